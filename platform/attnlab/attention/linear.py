@@ -1,0 +1,172 @@
+"""Kernel linear attention — Katharopoulos et al. 2020, "Transformers are RNNs" (Eq. 4–9).
+
+    V'_i = φ(Q_i)ᵀ Σ_j φ(K_j) V_jᵀ / (φ(Q_i)ᵀ Σ_j φ(K_j) + eps)
+
+Associativity gives O(T) time and memory. Forms implemented here:
+- non-causal: the sums run over all real (non-padding) keys;
+- causal, chunked (training default): exact masked attention inside each chunk of C tokens plus a
+  running state carried between chunks — O(T·C + T·dk·dv / C) memory instead of the cumsum form's
+  O(T·dk·dv);
+- causal, cumsum: the paper's prefix-sum form, materialising every running state (a reference);
+- causal, recurrent `step` for decoding: constant work per generated token;
+- prefix (UniLM): a source query reads the sum over the whole source; a target query reads the
+  source sum plus a causal running sum over the target — which, with the source first, is exactly
+  the causal sum at its own position. (The reference library rejects this mask.)
+Sums are accumulated in fp32 (or fp64 for fp64 inputs) even under autocast: fp16 sums over T overflow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from attnlab.attention.base import Attention, AttentionDims, QKVProjections, merge_heads
+from attnlab.attention.registry import register
+from attnlab.model.masks import AttentionMask
+
+FEATURE_MAPS = ("elu", "relu", "softmax")
+
+
+@dataclass(frozen=True)
+class LinearOptions:
+    feature_map: str = "elu"  # elu+1 (paper), relu, or softmax over each head's features of q and k
+    eps: float = 1e-6
+    causal_impl: str = "chunked"  # chunked | cumsum
+    chunk_size: int = 64
+    nan_guard: bool = True  # replace non-finite outputs by 0 and count the events
+
+    def __post_init__(self) -> None:
+        if self.feature_map not in FEATURE_MAPS:
+            raise ValueError(f"feature_map must be one of {FEATURE_MAPS}, got {self.feature_map!r}")
+        if self.causal_impl not in ("chunked", "cumsum"):
+            raise ValueError(f"causal_impl must be 'chunked' or 'cumsum', got {self.causal_impl!r}")
+        if self.eps <= 0 or self.chunk_size < 1:
+            raise ValueError("eps must be > 0 and chunk_size >= 1")
+
+
+def feature_map(x: Tensor, kind: str) -> Tensor:
+    """φ: a positive feature map applied per head (positivity keeps the normaliser > 0)."""
+    if kind == "elu":
+        return F.elu(x) + 1.0
+    if kind == "relu":
+        return F.relu(x)
+    return torch.softmax(x, dim=-1)
+
+
+def linear_noncausal(q: Tensor, k: Tensor, v: Tensor, eps: float) -> Tensor:
+    """φq, φk (B, H, T, dk), v (B, H, T, dv) with padding keys already zeroed → (B, H, T, dv)."""
+    kv = k.transpose(-2, -1) @ v  # (B, H, dk, dv)
+    z = k.sum(dim=-2)  # (B, H, dk)
+    num = q @ kv  # (B, H, T, dv)
+    den = (q * z.unsqueeze(-2)).sum(-1, keepdim=True)  # (B, H, T, 1)
+    return num / (den + eps)
+
+
+def linear_causal_cumsum(q: Tensor, k: Tensor, v: Tensor, eps: float) -> Tensor:
+    """Prefix-sum form: S_i = Σ_{j<=i} φk_j v_jᵀ materialised for every i."""
+    s = torch.einsum("bhtk,bhtv->bhtkv", k, v).cumsum(dim=2)  # (B, H, T, dk, dv)
+    z = k.cumsum(dim=2)  # (B, H, T, dk)
+    num = torch.einsum("bhtk,bhtkv->bhtv", q, s)
+    den = (q * z).sum(-1, keepdim=True)
+    return num / (den + eps)
+
+
+def linear_causal_chunked(q: Tensor, k: Tensor, v: Tensor, eps: float, chunk: int) -> Tensor:
+    """Chunked causal form: exact lower-triangular attention within chunks, running state across."""
+    b, h, t, dk = q.shape
+    dv = v.shape[-1]
+    n = -(-t // chunk)
+    pad = n * chunk - t
+    if pad:  # zero keys/values contribute nothing; padded query rows are cut off below
+        q, k, v = (F.pad(a, (0, 0, 0, pad)) for a in (q, k, v))
+    qc = q.view(b, h, n, chunk, dk)  # (B, H, N, C, dk)
+    kc = k.view(b, h, n, chunk, dk)
+    vc = v.view(b, h, n, chunk, dv)
+    tril = torch.ones(chunk, chunk, dtype=torch.bool, device=q.device).tril()
+    a = (qc @ kc.transpose(-2, -1)).masked_fill(~tril, 0.0)  # (B, H, N, C, C)
+    num = a @ vc  # (B, H, N, C, dv)
+    den = a.sum(-1, keepdim=True)  # (B, H, N, C, 1)
+    s = kc.transpose(-2, -1) @ vc  # (B, H, N, dk, dv) per-chunk state
+    z = kc.sum(dim=-2)  # (B, H, N, dk)
+    s_prev = s.cumsum(dim=2) - s  # exclusive: state of all earlier chunks
+    z_prev = z.cumsum(dim=2) - z
+    num = num + qc @ s_prev
+    den = den + (qc * z_prev.unsqueeze(-2)).sum(-1, keepdim=True)
+    out = num / (den + eps)  # (B, H, N, C, dv)
+    return out.reshape(b, h, n * chunk, dv)[:, :, :t]
+
+
+@register
+class LinearAttention(Attention):
+    name: ClassVar[str] = "linear"
+    Options: ClassVar[type] = LinearOptions
+    permutation_equivariant: ClassVar[bool] = True
+
+    def __init__(self, dims: AttentionDims, options: LinearOptions | None = None) -> None:
+        super().__init__(dims, options)
+        self.proj = QKVProjections(dims.d_model, dims.n_heads, dims.key_size, dims.n_heads, dims.value_size)
+        self.register_buffer("nan_guard_events", torch.zeros((), dtype=torch.long), persistent=False)
+
+    def _features(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        q, k, v = self.proj.qkv(x)  # (B, H, T, dk), (B, H, T, dk), (B, H, T, dv)
+        acc = torch.promote_types(q.dtype, torch.float32)
+        fm = self.options.feature_map
+        return feature_map(q.to(acc), fm), feature_map(k.to(acc), fm), v.to(acc)
+
+    def forward(self, x: Tensor, mask: AttentionMask) -> Tensor:
+        opts: LinearOptions = self.options
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            q, k, v = self._features(x)
+            if mask.key_padding is not None:
+                keep = mask.key_padding[:, None, :, None].to(k.dtype)  # (B, 1, T, 1)
+                k, v = k * keep, v * keep
+            if mask.kind == "bidirectional":
+                out = linear_noncausal(q, k, v, opts.eps)
+            else:
+                out = self._causal(q, k, v)
+                if mask.kind == "prefix":
+                    assert mask.segment_ids is not None
+                    source = (mask.segment_ids == 0)[:, None, :, None]  # (B, 1, T, 1)
+                    src = source.to(k.dtype)
+                    out_src = linear_noncausal(q, k * src, v * src, opts.eps)
+                    out = torch.where(source, out_src, out)
+            if opts.nan_guard:
+                bad = ~torch.isfinite(out)
+                self.nan_guard_events += bad.sum()  # stays on device: no sync per step
+                out = out.masked_fill(bad, 0.0)
+        # No attention-dropout here: there is no attention matrix to drop from.
+        return self.proj.output(merge_heads(out.to(x.dtype)))  # (B, T, D)
+
+    def _causal(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        opts: LinearOptions = self.options
+        if opts.causal_impl == "cumsum":
+            return linear_causal_cumsum(q, k, v, opts.eps)
+        return linear_causal_chunked(q, k, v, opts.eps, opts.chunk_size)
+
+    # ---- recurrent decoding -------------------------------------------------------------
+    def init_state(self, batch: int, device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+        """Empty RNN state: S (B, H, dk, dv) and z (B, H, dk)."""
+        acc = torch.promote_types(dtype, torch.float32)
+        h, dk, dv = self.n_heads, self.key_size, self.value_size
+        return (torch.zeros(batch, h, dk, dv, device=device, dtype=acc),
+                torch.zeros(batch, h, dk, device=device, dtype=acc))
+
+    def step(self, x_t: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """One causal step: x_t (B, 1, D) → (B, 1, D), updating (S, z) — O(1) in the length so far."""
+        s, z = state
+        with torch.autocast(device_type=x_t.device.type, enabled=False):
+            q, k, v = self._features(x_t)  # (B, H, 1, d)
+            s = s + k.transpose(-2, -1) @ v  # (B, H, dk, dv)
+            z = z + k.squeeze(2)  # (B, H, dk)
+            num = q @ s  # (B, H, 1, dv)
+            den = (q.squeeze(2) * z).sum(-1)[..., None, None]  # (B, H, 1, 1)
+            out = num / (den + self.options.eps)
+        return self.proj.output(merge_heads(out.to(x_t.dtype))), (s, z)
+
+    def extra_metrics(self) -> dict[str, float]:
+        return {"nan_guard_events": float(self.nan_guard_events.item())}
+

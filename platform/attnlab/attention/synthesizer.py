@@ -1,0 +1,166 @@
+"""Synthesizer attention — Tay et al. 2020, "Synthesizer: Rethinking Self-Attention" (§3).
+
+Attention logits are *synthesized* instead of computed from query-key dot products:
+- dense:      B_i = W2 relu(W1 x_i + b1) + b2, one row of T logits per token (Eq. 2);
+- random:     B = R, a T×T matrix per head, learned or fixed (`trainable: false`), input-independent;
+- factorized dense:  two small MLPs give A (a logits) and B (b logits) per token; tiling gives
+  C_j = A_{j mod a} · B_{j div a}, a·b >= max_len (Eq. 5);
+- factorized random: R = R1 R2ᵀ with rank k (Eq. 6);
+- mixtures:   Σ_c α_c B_c with learned α = softmax(w), e.g. random + dot ("R+V" in the paper).
+Logits are position-indexed, so the model needs `max_len`; padding keys are still masked.
+Output = softmax(B) G(X), G the value projection. The mixture weights are exposed for logging.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from attnlab.attention.base import (
+    Attention,
+    AttentionDims,
+    masked_softmax,
+    merge_heads,
+    scaled_logits,
+    split_heads,
+)
+from attnlab.attention.registry import register
+from attnlab.model.masks import AttentionMask
+
+
+@dataclass(frozen=True)
+class SynthesizerOptions:
+    dense_hidden: int = 0  # dense MLP hidden size; 0 → d_model
+    trainable: bool = True  # random: learn R, or keep the random initialisation fixed
+    random_init_std: float = 1.0
+    factor_a: int = 8  # factorized dense: a logits × b = ceil(max_len / a) logits
+    rank: int = 8  # factorized random: rank k of R1 R2ᵀ
+
+    def __post_init__(self) -> None:
+        if self.dense_hidden < 0 or self.factor_a < 1 or self.rank < 1 or self.random_init_std <= 0:
+            raise ValueError("dense_hidden >= 0, factor_a >= 1, rank >= 1, random_init_std > 0 required")
+
+
+class _Dense(nn.Module):
+    def __init__(self, d_model: int, hidden: int, out: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(d_model, hidden), nn.ReLU(), nn.Linear(hidden, out))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class Synthesizer(Attention):
+    """Base of the family; subclasses only choose `components`."""
+
+    Options: ClassVar[type] = SynthesizerOptions
+    needs_max_len: ClassVar[bool] = True
+    components: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, dims: AttentionDims, options: SynthesizerOptions | None = None) -> None:
+        super().__init__(dims, options)
+        o: SynthesizerOptions = self.options
+        h, length, d = dims.n_heads, dims.max_len, dims.d_model
+        hidden = o.dense_hidden or d
+        if "dense" in self.components:
+            self.dense = _Dense(d, hidden, h * length)
+        if "random" in self.components:
+            r = torch.randn(h, length, length) * o.random_init_std
+            if o.trainable:
+                self.random = nn.Parameter(r)
+            else:
+                self.register_buffer("random", r)
+        if "factorized_dense" in self.components:
+            self.fd_b = -(-length // o.factor_a)
+            self.fd_a = _Dense(d, hidden, h * o.factor_a)
+            self.fd_bnet = _Dense(d, hidden, h * self.fd_b)
+        if "factorized_random" in self.components:
+            self.r1 = nn.Parameter(torch.randn(h, length, o.rank) * o.random_init_std / o.rank**0.5)
+            self.r2 = nn.Parameter(torch.randn(h, length, o.rank))
+        if "dot" in self.components:
+            self.query = nn.Linear(d, h * dims.key_size)
+            self.key = nn.Linear(d, h * dims.key_size)
+        if len(self.components) > 1:
+            self.mix = nn.Parameter(torch.zeros(len(self.components)))
+        self.value = nn.Linear(d, h * dims.value_size)
+        self.output = nn.Linear(h * dims.value_size, d)
+
+    def _logits(self, name: str, x: Tensor) -> Tensor:
+        """One component's logits, (B or 1, H, T, T)."""
+        b, t, _ = x.shape
+        h = self.n_heads
+        if name == "dense":
+            return self.dense(x).view(b, t, h, -1).transpose(1, 2)[..., :t]  # (B, H, T, T)
+        if name == "random":
+            return self.random[None, :, :t, :t]  # (1, H, T, T)
+        if name == "factorized_dense":
+            a = self.fd_a(x).view(b, t, h, -1).transpose(1, 2)  # (B, H, T, a)
+            bb = self.fd_bnet(x).view(b, t, h, -1).transpose(1, 2)  # (B, H, T, b)
+            tiled = a.repeat(1, 1, 1, self.fd_b) * bb.repeat_interleave(a.shape[-1], dim=-1)  # (B, H, T, a·b)
+            return tiled[..., :t]
+        if name == "factorized_random":
+            return (self.r1[:, :t] @ self.r2[:, :t].transpose(-2, -1))[None]  # (1, H, T, T)
+        q = split_heads(self.query(x), h)  # (B, H, T, dk)
+        k = split_heads(self.key(x), h)  # (B, H, T, dk)
+        return scaled_logits(q, k)
+
+    def forward(self, x: Tensor, mask: AttentionMask) -> Tensor:
+        t = x.shape[1]
+        if t > self.dims.max_len:
+            raise ValueError(f"{self.name}: sequence length {t} exceeds model.max_len={self.dims.max_len}")
+        if len(self.components) == 1:
+            logits = self._logits(self.components[0], x)
+        else:
+            alpha = torch.softmax(self.mix, dim=0)
+            logits = sum(alpha[i] * self._logits(c, x) for i, c in enumerate(self.components))  # type: ignore[assignment]
+        probs = self.dropout(masked_softmax(logits, mask.dense(t, x.device)))  # (B, H, T, T)
+        v = split_heads(self.value(x), self.n_heads)  # (B, H, T, dv)
+        return self.output(merge_heads(probs @ v))  # (B, T, D)
+
+    def mixture_weights(self) -> dict[str, float]:
+        if len(self.components) == 1:
+            return {}
+        alpha = torch.softmax(self.mix.detach(), dim=0).tolist()
+        return {f"mix/{c}": float(a) for c, a in zip(self.components, alpha)}
+
+    def extra_metrics(self) -> dict[str, float]:
+        return self.mixture_weights()
+
+
+@register
+class DenseSynthesizer(Synthesizer):
+    name: ClassVar[str] = "synthesizer_dense"
+    components: ClassVar[tuple[str, ...]] = ("dense",)
+
+
+@register
+class RandomSynthesizer(Synthesizer):
+    name: ClassVar[str] = "synthesizer_random"
+    components: ClassVar[tuple[str, ...]] = ("random",)
+
+
+@register
+class FactorizedDenseSynthesizer(Synthesizer):
+    name: ClassVar[str] = "synthesizer_factorized_dense"
+    components: ClassVar[tuple[str, ...]] = ("factorized_dense",)
+
+
+@register
+class FactorizedRandomSynthesizer(Synthesizer):
+    name: ClassVar[str] = "synthesizer_factorized_random"
+    components: ClassVar[tuple[str, ...]] = ("factorized_random",)
+
+
+@register
+class RandomDotSynthesizer(Synthesizer):
+    name: ClassVar[str] = "synthesizer_random_dot"
+    components: ClassVar[tuple[str, ...]] = ("random", "dot")
+
+
+@register
+class DenseDotSynthesizer(Synthesizer):
+    name: ClassVar[str] = "synthesizer_dense_dot"
+    components: ClassVar[tuple[str, ...]] = ("dense", "dot")

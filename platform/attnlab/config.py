@@ -1,0 +1,315 @@
+"""Typed, frozen configs and the strict YAML loader.
+
+Defaults live only here, in the dataclasses. The loader rejects unknown keys (with a
+did-you-mean), wrong types, out-of-range values, unknown registry names (listing the valid ones)
+and impossible combinations, naming the file and the dotted key. YAML holds data only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+SHARING = ("none", "all", "attention", "ffn")
+NORM_POSITIONS = ("post", "pre")
+ACTIVATIONS = ("gelu", "relu", "gelu_new")
+
+
+class ConfigError(ValueError):
+    """A config problem, with the dotted key (and file, once the loader knows it)."""
+
+
+@dataclass(frozen=True)
+class AttentionConfig:
+    """`kind` picks the registered variant; every other YAML key is one of that variant's options."""
+
+    kind: str = "dot"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    vocab_size: int = 8000
+    max_len: int = 128
+    d_model: int = 128
+    n_heads: int = 4
+    n_layers: int = 2
+    d_ff: int = 512
+    key_size: int | None = None  # per-head q/k size; None → d_model // n_heads
+    value_size: int | None = None  # per-head v size; None → d_model // n_heads
+    embedding_size: int | None = None  # ALBERT factorized embedding; None → d_model
+    type_vocab_size: int = 2
+    dropout: float = 0.1
+    attention_dropout: float = 0.1
+    activation: str = "gelu"
+    norm_position: str = "post"  # post: BERT/ALBERT; pre: GPT-2
+    layer_norm_eps: float = 1e-12
+    mask: str = "bidirectional"  # bidirectional | causal | prefix (UniLM)
+    sharing: str = "none"  # none | all (ALBERT) | attention | ffn
+    condition_size: int = 0  # > 0 turns every LayerNorm into a Conditional LayerNorm
+    condition_hidden: int = 0  # optional low-rank hidden layer inside CLN
+    init_std: float = 0.02
+    init_from: str | None = None  # a checkpoint directory to start from
+    attention: AttentionConfig = field(default_factory=AttentionConfig)
+
+    @property
+    def head_key_size(self) -> int:
+        return self.key_size or self.d_model // self.n_heads
+
+    @property
+    def head_value_size(self) -> int:
+        return self.value_size or self.d_model // self.n_heads
+
+    @property
+    def emb_size(self) -> int:
+        return self.embedding_size or self.d_model
+
+    def validate(self) -> None:
+        from attnlab.attention import get_attention_class
+        from attnlab.attention.base import AttentionDims
+
+        for key in ("vocab_size", "max_len", "d_model", "n_heads", "n_layers", "d_ff"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"model.{key}: must be >= 1, got {getattr(self, key)}")
+        for key in ("key_size", "value_size", "embedding_size"):
+            v = getattr(self, key)
+            if v is not None and v < 1:
+                raise ConfigError(f"model.{key}: must be >= 1 or null, got {v}")
+        if self.key_size is None and self.d_model % self.n_heads:
+            raise ConfigError(
+                f"model.n_heads: d_model={self.d_model} is not divisible by n_heads={self.n_heads}; "
+                "set model.key_size/value_size explicitly"
+            )
+        for key, valid in (("sharing", SHARING), ("norm_position", NORM_POSITIONS), ("activation", ACTIVATIONS)):
+            _check_choice(f"model.{key}", getattr(self, key), valid)
+        from attnlab.model.masks import MASK_KINDS
+
+        _check_choice("model.mask", self.mask, MASK_KINDS)
+        for key in ("dropout", "attention_dropout"):
+            if not 0.0 <= getattr(self, key) < 1.0:
+                raise ConfigError(f"model.{key}: must be in [0, 1), got {getattr(self, key)}")
+        try:
+            cls = get_attention_class(self.attention.kind)
+        except ValueError as e:
+            raise ConfigError(f"model.attention.kind: {e}") from None
+        dims = AttentionDims(self.d_model, self.n_heads, self.head_key_size, self.head_value_size,
+                             self.max_len, self.attention_dropout)
+        try:
+            cls.check_config(dims, self.mask)
+        except ValueError as e:
+            raise ConfigError(f"model.attention: {e}") from None
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    name: str = "glue/sst2"
+    data_root: str | None = None  # local official-format data; None → $ATTNLAB_DATA, else the HF hub
+    source: str = "auto"  # auto | local | hub
+    max_length: int = 128
+    vocab_size: int = 8000
+    tokenizer: str | None = None  # a pretrained checkpoint dir with vocab.txt / tokenizer.json
+    max_train_examples: int | None = None
+    max_eval_examples: int | None = None
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    max_steps: int = 1000
+    max_epochs: int = 100
+    batch_size: int = 32
+    eval_batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    grad_clip: float = 1.0
+    precision: str = "auto"  # auto | 32 | bf16-mixed | 16-mixed
+    seed: int = 0
+    val_every_n_steps: int = 0  # 0 → validate once at the end
+    log_every_n_steps: int = 10
+    accelerator: str = "auto"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    name: str = "run"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self) -> None:
+        self.model.validate()
+        if self.train.max_steps < 1:
+            raise ConfigError(f"train.max_steps: must be >= 1, got {self.train.max_steps}")
+        if self.train.lr <= 0:
+            raise ConfigError(f"train.lr: must be > 0, got {self.train.lr}")
+        _check_choice("train.precision", self.train.precision, ("auto", "32", "bf16-mixed", "16-mixed"))
+        _check_choice("task.source", self.task.source, ("auto", "local", "hub"))
+
+
+def _check_choice(key: str, value: str, valid: typing.Iterable[str]) -> None:
+    valid = list(valid)
+    if value not in valid:
+        close = difflib.get_close_matches(str(value), valid, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"{key}: unknown value {value!r}.{hint} Valid: {', '.join(valid)}")
+
+
+# ---- generic strict conversion ----------------------------------------------------------------
+T = TypeVar("T")
+
+
+def from_dict(cls: type[T], data: Any, prefix: str = "") -> T:
+    """Build dataclass `cls` from plain data, strictly."""
+    if isinstance(data, cls):
+        return data
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix or '<root>'}: expected a mapping, got {type(data).__name__}")
+    if cls is AttentionConfig:
+        return _attention_from_dict(data, prefix)  # type: ignore[return-value]
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = f"{prefix}.{key}" if prefix else str(key)
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"{dotted}: unknown key.{hint} Valid keys: {', '.join(names)}")
+        kwargs[key] = _convert(hints[key], value, dotted)
+    return cls(**kwargs)
+
+
+def _convert(tp: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _convert(inner[0], value, key)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, key)  # type: ignore[arg-type]
+    if tp is Any or origin is dict:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # PyYAML reads 1e-3 as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+    elif origin in (tuple, list):
+        if isinstance(value, (list, tuple)):
+            (item,) = typing.get_args(tp)[:1]
+            return tuple(_convert(item, v, f"{key}[{i}]") for i, v in enumerate(value))
+    raise ConfigError(f"{key}: expected {getattr(tp, '__name__', tp)}, got {value!r} ({type(value).__name__})")
+
+
+def _attention_from_dict(data: dict[str, Any], prefix: str) -> AttentionConfig:
+    from attnlab.attention import get_attention_class
+
+    data = dict(data)
+    kind = data.pop("kind", AttentionConfig.kind)
+    data.update(data.pop("options", None) or {})
+    try:
+        cls = get_attention_class(str(kind))
+    except ValueError as e:
+        raise ConfigError(f"{prefix}.kind: {e}") from None
+    try:
+        opts = from_dict(cls.Options, data, prefix)
+    except ConfigError as e:
+        raise ConfigError(f"{e} (options of attention {kind!r})") from None
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{prefix}: {e}") from None
+    return AttentionConfig(kind=str(kind), options=dataclasses.asdict(opts))
+
+
+def to_dict(cfg: Any) -> Any:
+    """Plain data (YAML/JSON-ready); the attention options are flattened back next to `kind`."""
+    if isinstance(cfg, AttentionConfig):
+        return {"kind": cfg.kind, **cfg.options}
+    if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
+        return {f.name: to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+    if isinstance(cfg, tuple):
+        return [to_dict(v) for v in cfg]
+    return cfg
+
+
+def config_hash(cfg: Any) -> str:
+    """Stable short hash of a resolved config: identifies a run (and a cached pretraining stage)."""
+    blob = json.dumps(to_dict(cfg), sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+# ---- YAML and --set overrides -----------------------------------------------------------------
+def parse_override(text: str) -> tuple[str, Any]:
+    """`model.attention.kind=linear` → ("model.attention.kind", "linear"); the value is YAML."""
+    import yaml
+
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. --set train.max_steps=200")
+    key, raw = text.split("=", 1)
+    return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
+
+
+def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    node = data
+    parts = key.split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{key}: {part!r} is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    import yaml
+
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"{p}: no such config file")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: invalid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: top level must be a mapping")
+    return data
+
+
+def build_run_config(data: dict[str, Any], overrides: typing.Sequence[str] = (), source: str = "<config>") -> RunConfig:
+    """Raw mapping + `--set` overrides → a validated RunConfig; errors name `source` and the key."""
+    data = json.loads(json.dumps(data))  # deep copy of plain data
+    for text in overrides:
+        key, value = parse_override(text)
+        set_dotted(data, key, value)
+    try:
+        cfg = from_dict(RunConfig, data)
+        cfg.validate()
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
+    return cfg
+
+
+def load_run_config(path: str | Path, overrides: typing.Sequence[str] = ()) -> RunConfig:
+    return build_run_config(load_yaml(path), overrides, source=str(path))

@@ -1,0 +1,69 @@
+"""Task heads on top of the shared Transformer."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from attnlab.config import ModelConfig
+from attnlab.model.blocks import activation_fn, init_weights
+from attnlab.model.transformer import Transformer
+
+
+class SequenceClassifier(nn.Module):
+    """Pooled first token ([CLS]) → dense+tanh (BERT pooler) → linear. `num_labels=1` is regression."""
+
+    def __init__(self, cfg: ModelConfig, num_labels: int) -> None:
+        super().__init__()
+        self.transformer = Transformer(cfg)
+        self.pooler = nn.Linear(cfg.d_model, cfg.d_model)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.classifier = nn.Linear(cfg.d_model, num_labels)
+        init_weights(self.pooler, cfg.init_std)
+        init_weights(self.classifier, cfg.init_std)
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None,
+                token_type_ids: Tensor | None = None, condition: Tensor | None = None) -> Tensor:
+        h = self.transformer(input_ids, attention_mask, token_type_ids, condition)  # (B, T, D)
+        pooled = self.pooler(h[:, 0]).tanh()  # (B, D)
+        return self.classifier(self.dropout(pooled))  # (B, num_labels)
+
+
+class MaskedLM(nn.Module):
+    """BERT MLM head: dense → act → LayerNorm → decoder tied to the word embeddings (+ bias)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.transformer = Transformer(cfg)
+        e = cfg.emb_size
+        self.transform = nn.Sequential(nn.Linear(cfg.d_model, e), activation_fn(cfg.activation),
+                                       nn.LayerNorm(e, eps=cfg.layer_norm_eps))
+        self.decoder = nn.Linear(e, cfg.vocab_size)
+        init_weights(self.transform, cfg.init_std)
+        nn.init.zeros_(self.decoder.bias)
+        self.decoder.weight = self.transformer.embeddings.word.weight  # tied
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None,
+                token_type_ids: Tensor | None = None, condition: Tensor | None = None) -> Tensor:
+        h = self.transformer(input_ids, attention_mask, token_type_ids, condition)
+        return self.decoder(self.transform(h))  # (B, T, V)
+
+
+class CausalLM(nn.Module):
+    """LM head tied to the word embeddings (GPT-2). With `mask='prefix'` it is a UniLM seq2seq model."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.transformer = Transformer(cfg)
+        e = cfg.emb_size
+        self.project = nn.Linear(cfg.d_model, e, bias=False) if e != cfg.d_model else None
+        if self.project is not None:
+            init_weights(self.project, cfg.init_std)
+        self.decoder = nn.Linear(e, cfg.vocab_size, bias=False)
+        self.decoder.weight = self.transformer.embeddings.word.weight  # tied
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None,
+                token_type_ids: Tensor | None = None, condition: Tensor | None = None) -> Tensor:
+        h = self.transformer(input_ids, attention_mask, token_type_ids, condition)
+        if self.project is not None:
+            h = self.project(h)
+        return self.decoder(h)  # (B, T, V)
