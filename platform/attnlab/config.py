@@ -217,10 +217,9 @@ def _convert(tp: Any, value: Any, key: str) -> Any:
             return value
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)
-    elif origin in (tuple, list):
-        if isinstance(value, (list, tuple)):
-            (item,) = typing.get_args(tp)[:1]
-            return tuple(_convert(item, v, f"{key}[{i}]") for i, v in enumerate(value))
+    elif origin in (tuple, list) and isinstance(value, (list, tuple)):
+        (item,) = typing.get_args(tp)[:1]
+        return tuple(_convert(item, v, f"{key}[{i}]") for i, v in enumerate(value))
     raise ConfigError(f"{key}: expected {getattr(tp, '__name__', tp)}, got {value!r} ({type(value).__name__})")
 
 
@@ -235,7 +234,7 @@ def _attention_from_dict(data: dict[str, Any], prefix: str) -> AttentionConfig:
     except ValueError as e:
         raise ConfigError(f"{prefix}.kind: {e}") from None
     try:
-        opts = from_dict(cls.Options, data, prefix)
+        opts: Any = from_dict(cls.Options, data, prefix)
     except ConfigError as e:
         raise ConfigError(f"{e} (options of attention {kind!r})") from None
     except (TypeError, ValueError) as e:

@@ -109,6 +109,7 @@ class LinearAttention(Attention):
     def __init__(self, dims: AttentionDims, options: LinearOptions | None = None) -> None:
         super().__init__(dims, options)
         self.proj = QKVProjections(dims.d_model, dims.n_heads, dims.key_size, dims.n_heads, dims.value_size)
+        self.nan_guard_events: Tensor
         self.register_buffer("nan_guard_events", torch.zeros((), dtype=torch.long), persistent=False)
 
     def _features(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:

@@ -19,7 +19,14 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from attnlab.attention.base import Attention, AttentionDims, QKVProjections, masked_softmax, merge_heads, scaled_logits
+from attnlab.attention.base import (
+    Attention,
+    AttentionDims,
+    QKVProjections,
+    masked_softmax,
+    merge_heads,
+    scaled_logits,
+)
 from attnlab.attention.registry import register
 from attnlab.model.masks import AttentionMask
 

@@ -108,7 +108,7 @@ class Transformer(nn.Module):
         return x
 
     def attention_modules(self) -> list[nn.Module]:
-        return [sub.fn for sub in self.attn_pool]
+        return [sub.fn for sub in self.attn_pool]  # type: ignore[misc]
 
     def extra_metrics(self) -> dict[str, float]:
         """Per-layer scalars from the attention variants (mixture weights, NaN-guard counts)."""
