@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from attnlab.config import ConfigError
+from attnlab.tasks.spec import DataError
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -27,7 +28,21 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"list": cmd_list, "smoke": cmd_smoke}
+def cmd_run(args: argparse.Namespace) -> int:
+    from attnlab.config import load_run_config
+    from attnlab.runner import format_metrics, train_run
+
+    overrides = list(args.set or [])
+    if args.data_root:
+        overrides.append(f"task.data_root={args.data_root}")
+    cfg = load_run_config(args.config, overrides)
+    record = train_run(cfg, out_dir=args.out, progress=not args.no_progress, checkpoint_path=args.save_checkpoint)
+    print(format_metrics(record))
+    print(f"record written under {args.out}/")
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"list": cmd_list, "smoke": cmd_smoke, "run": cmd_run}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     sm = sub.add_parser("smoke", help="build every attention variant, train a few steps on synthetic data")
     sm.add_argument("--steps", type=int, default=100)
     sm.add_argument("--variant", action="append", help="only this variant (repeatable)")
+    rn = sub.add_parser("run", help="train one model on one task, evaluate on dev, write a JSON record")
+    rn.add_argument("config", help="run config YAML (sections model, task, train)")
+    rn.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. model.attention.kind=linear")
+    rn.add_argument("--data-root", help="local GLUE/CLUE data root (default: $ATTNLAB_DATA, else the HF hub)")
+    rn.add_argument("--out", default="results/runs", help="where the JSON record goes (default: results/runs)")
+    rn.add_argument("--save-checkpoint", metavar="PATH", help="also save the fine-tuned Lightning checkpoint")
+    rn.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 
@@ -47,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except ConfigError as e:
         print(f"attnlab: config error: {e}", file=sys.stderr)
+        return 2
+    except DataError as e:
+        print(f"attnlab: data error: {e}", file=sys.stderr)
         return 2
 
 

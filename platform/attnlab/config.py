@@ -117,6 +117,7 @@ class TaskConfig:
     tokenizer: str | None = None  # a pretrained checkpoint dir with vocab.txt / tokenizer.json
     max_train_examples: int | None = None
     max_eval_examples: int | None = None
+    objective: str = "causal"  # LM corpora only: mlm | causal | seq2seq
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,17 @@ class RunConfig:
             raise ConfigError(f"train.lr: must be > 0, got {self.train.lr}")
         _check_choice("train.precision", self.train.precision, ("auto", "32", "bf16-mixed", "16-mixed"))
         _check_choice("task.source", self.task.source, ("auto", "local", "hub"))
+        _check_choice("task.objective", self.task.objective, ("mlm", "causal", "seq2seq"))
+        if self.task.max_length > self.model.max_len:
+            raise ConfigError(f"task.max_length: {self.task.max_length} exceeds model.max_len={self.model.max_len}; "
+                              "raise model.max_len or lower task.max_length")
+        from attnlab.tasks.spec import TASKS, get_task
+
+        if self.task.name not in TASKS:
+            try:
+                get_task(self.task.name)
+            except ValueError as e:
+                raise ConfigError(f"task.name: {e}") from None
 
 
 def _check_choice(key: str, value: str, valid: typing.Iterable[str]) -> None:

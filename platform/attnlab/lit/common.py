@@ -1,0 +1,71 @@
+"""Pieces every attnlab LightningModule shares: the optimizer/schedule, throughput accounting and
+the non-finite-loss guard."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+from torch import Tensor, nn
+
+from attnlab.config import TrainConfig
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced a NaN/inf loss; the run (or trial) ends as failed with this reason."""
+
+
+def check_finite(loss: Tensor, step: int) -> None:
+    if not torch.isfinite(loss):
+        raise NonFiniteLossError(
+            f"loss became {loss.item()} at step {step}; lower train.lr, raise train.warmup_ratio, "
+            "or use train.precision=32"
+        )
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, object]]:
+    """AdamW groups: no weight decay on biases, norms, embeddings-free 1-D params and mixers' scalars."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim < 2 or "norm" in name else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def warmup_linear_decay(step: int, total: int, warmup: int) -> float:
+    """LR multiplier: linear warm-up over `warmup` steps, then linear decay to 0 at `total`."""
+    if step < warmup:
+        return (step + 1) / max(1, warmup)
+    return max(0.0, (total - step) / max(1, total - warmup))
+
+
+def build_optimizer(model: nn.Module, train: TrainConfig, total_steps: int) -> tuple[
+        torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    opt = torch.optim.AdamW(param_groups(model, train.weight_decay), lr=train.lr)
+    warmup = math.ceil(train.warmup_ratio * total_steps)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_linear_decay(s, total_steps, warmup))
+    return opt, sched
+
+
+class Throughput:
+    """Counts real (non-padding) training tokens and the wall time spent in training steps."""
+
+    def __init__(self) -> None:
+        self.tokens = 0
+        self.seconds = 0.0
+        self._start: float | None = None
+
+    def start(self) -> None:
+        self._start = time.perf_counter()
+
+    def stop(self, tokens: int) -> None:
+        if self._start is not None:
+            self.seconds += time.perf_counter() - self._start
+            self.tokens += tokens
+            self._start = None
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0

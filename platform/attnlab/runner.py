@@ -1,0 +1,166 @@
+"""One training run: config → data → LightningModule → Trainer → a result record (JSON-ready).
+
+Used by `attnlab run` and by every sweep/reproduction trial. Knows Lightning, not Optuna or W&B:
+callers pass callbacks (pruning) and a logger (tracking) in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+import os
+import resource
+import subprocess
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+
+import attnlab
+from attnlab.config import ConfigError, RunConfig, config_hash, to_dict
+from attnlab.tasks import get_task
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                             text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak GPU memory allocated (CUDA) or the process's peak resident set size (CPU), in MiB."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def resolve_precision(precision: str) -> str:
+    if precision != "auto":
+        return "32-true" if precision == "32" else precision
+    if torch.cuda.is_available():
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    return "32-true"  # CPU autocast (bf16) is slower than fp32 on most CPUs
+
+
+def quiet_lightning() -> None:
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=r".*(LeafSpec|litlogger|does not have many workers|"
+                            r"number of training batches|GPU available but not used|Checkpoint directory).*")
+    os.environ.setdefault("LITLOGGER_DISABLE_TIP", "1")
+
+
+def build_datamodule(cfg: RunConfig) -> pl.LightningDataModule:
+    from attnlab.tasks.data import TaskDataModule
+    from attnlab.tasks.lm_data import LMDataModule
+
+    t, tr = cfg.task, cfg.train
+    spec = get_task(t.name)
+    cls = LMDataModule if spec.is_lm else TaskDataModule
+    return cls(spec.name, t.data_root, vocab_size=t.vocab_size, max_length=t.max_length, batch_size=tr.batch_size,
+               eval_batch_size=tr.eval_batch_size, max_train_examples=t.max_train_examples,
+               max_eval_examples=t.max_eval_examples, seed=tr.seed, source=t.source,  # type: ignore[arg-type]
+               pretrained_dir=t.tokenizer)
+
+
+def build_module(cfg: RunConfig, dm: Any, total_steps: int) -> pl.LightningModule:
+    from attnlab.lit import ClassifierModule, LanguageModelModule
+
+    model_cfg = dataclasses.replace(cfg.model, vocab_size=dm.tokenizer_vocab_size)
+    if dm.spec.is_lm:
+        ids = dm.special_ids
+        special = tuple(i for i in (ids.pad, ids.cls, ids.sep, ids.mask, ids.unk) if i is not None)
+        return LanguageModelModule(model_cfg, cfg.train, total_steps, objective=cfg.task.objective,
+                                   special_ids=special, mask_id=ids.mask)
+    return ClassifierModule(model_cfg, cfg.task.name, cfg.train, total_steps)
+
+
+def train_run(cfg: RunConfig, out_dir: str | Path | None = None, callbacks: list[pl.Callback] | None = None,
+              logger: Any = None, progress: bool = True, checkpoint_path: str | Path | None = None) -> dict[str, Any]:
+    """Train and evaluate one config; returns the record (and writes it to `out_dir` when given)."""
+    quiet_lightning()
+    if cfg.task.max_length > cfg.model.max_len:
+        raise ConfigError(f"task.max_length={cfg.task.max_length} exceeds model.max_len={cfg.model.max_len}: "
+                          "raise model.max_len or lower task.max_length")
+    pl.seed_everything(cfg.train.seed, workers=True, verbose=False)
+    started = time.time()
+    dm = build_datamodule(cfg)
+    dm.setup("fit")
+    steps_per_epoch = len(dm.train_dataloader())
+    total_steps = min(cfg.train.max_steps, cfg.train.max_epochs * steps_per_epoch)
+    module = build_module(cfg, dm, total_steps)
+    tr = cfg.train
+    val_every = tr.val_every_n_steps
+    trainer = pl.Trainer(
+        max_steps=total_steps, max_epochs=tr.max_epochs, accelerator=tr.accelerator, devices=1,
+        precision=resolve_precision(tr.precision), gradient_clip_val=tr.grad_clip or None,  # type: ignore[arg-type]
+        val_check_interval=min(val_every, steps_per_epoch) if val_every else None,
+        check_val_every_n_epoch=None if val_every else tr.max_epochs + 1,
+        num_sanity_val_steps=0, logger=logger if logger is not None else False, callbacks=callbacks or [],
+        enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=progress,
+        log_every_n_steps=tr.log_every_n_steps, deterministic=False,
+    )
+    trainer.fit(module, datamodule=dm)
+    trainer.validate(module, datamodule=dm, verbose=False)
+    if checkpoint_path is not None:
+        trainer.save_checkpoint(str(checkpoint_path))
+    record = make_record(cfg, module, trainer, time.time() - started)
+    if out_dir is not None:
+        write_record(record, out_dir)
+    return record
+
+
+def make_record(cfg: RunConfig, module: Any, trainer: pl.Trainer, wall_time_s: float) -> dict[str, Any]:
+    params = sum(p.numel() for p in module.model.parameters())
+    device = module.device
+    return {
+        "name": cfg.name,
+        "task": cfg.task.name,
+        "config_hash": config_hash(cfg),
+        "config": to_dict(cfg),
+        "metrics": dict(module.last_val),
+        "cost": {
+            "params": params,
+            "train_tokens_per_s": module.throughput.tokens_per_s,
+            "train_tokens": module.throughput.tokens,
+            "train_steps": int(trainer.global_step),
+            "wall_time_s": wall_time_s,
+            "peak_mem_mb": peak_memory_mb(device),
+        },
+        "seed": cfg.train.seed,
+        "attnlab_version": attnlab.__version__,
+        "git_commit": git_commit(),
+        "device": str(device),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def write_record(record: dict[str, Any], out_dir: str | Path) -> Path:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = record["created"].replace(":", "").replace("-", "")[:15]
+    path = out / f"{record['name']}-{record['task'].replace('/', '_')}-{record['config_hash']}-{stamp}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True))
+    tmp.replace(path)  # atomic: a crash never leaves half a record
+    return path
+
+
+def format_metrics(record: dict[str, Any]) -> str:
+    rows = [(k, f"{v:.4f}") for k, v in sorted(record["metrics"].items())]
+    c = record["cost"]
+    rows += [("params", f"{c['params']:,}"), ("train tokens/s", f"{c['train_tokens_per_s']:,.0f}"),
+             ("wall time (s)", f"{c['wall_time_s']:.1f}"), ("peak memory (MiB)", f"{c['peak_mem_mb']:.0f}")]
+    width = max(len(k) for k, _ in rows)
+    head = f"{record['name']} on {record['task']} (config {record['config_hash']})"
+    return "\n".join([head, "-" * len(head)] + [f"{k:<{width}}  {v:>12}" for k, v in rows])
