@@ -42,7 +42,62 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"list": cmd_list, "smoke": cmd_smoke, "run": cmd_run}
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from attnlab.sweep import load_sweep
+    from attnlab.sweep.status import format_status
+    from attnlab.sweep.study import default_storage, load_or_create, spawn_workers
+
+    if args.target[0] == "status":
+        if len(args.target) != 2:
+            raise ConfigError("usage: attnlab sweep status STUDY_OR_FILE [--storage URL]")
+        import optuna
+
+        target = args.target[1]
+        if target.endswith((".yaml", ".yml")) or Path(target).is_file():
+            sweep = load_sweep(target)
+            name, url = sweep.name, args.storage or sweep.storage or default_storage(sweep.name)
+        else:
+            name, url = target, args.storage or default_storage(target)
+        try:
+            study = optuna.load_study(study_name=name, storage=url)
+        except KeyError:
+            raise ConfigError(f"no study {name!r} in {url}; run `attnlab sweep FILE` first or pass --storage") from None
+        print(format_status(study))
+        return 0
+    sweep = load_sweep(args.target[0])
+    n_trials = args.n_trials or sweep.n_trials
+    storage = args.storage or sweep.storage or default_storage(sweep.name)
+    if args.workers > 1:
+        argv = ["sweep", args.target[0], "--n-trials", str(n_trials), "--storage", storage, "--wandb", args.wandb]
+        if args.wandb_project:
+            argv += ["--wandb-project", args.wandb_project]
+        code = spawn_workers(argv, args.workers)
+    else:
+        code = _sweep_worker(sweep, storage, n_trials, args)
+    study = load_or_create(sweep, storage)
+    print(format_status(study))
+    return code
+
+
+def _sweep_worker(sweep: object, storage: str, n_trials: int, args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from attnlab.sweep.objective import TRIAL_FAILURES, make_objective
+    from attnlab.sweep.spec import SweepConfig
+    from attnlab.sweep.study import load_or_create, run_worker
+    from attnlab.tracking import TrackingConfig
+
+    assert isinstance(sweep, SweepConfig)
+    tracking = TrackingConfig(**{k: v for k, v in sweep.wandb.items() if k in {"project", "entity", "dir"}})
+    tracking = dataclasses.replace(tracking, mode=args.wandb, project=args.wandb_project or tracking.project)
+    study = load_or_create(sweep, storage)
+    run_worker(study, make_objective(sweep, tracking, study.study_name), n_trials, TRIAL_FAILURES)
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"list": cmd_list, "smoke": cmd_smoke, "run": cmd_run, "sweep": cmd_sweep}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,6 +115,15 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--out", default="results/runs", help="where the JSON record goes (default: results/runs)")
     rn.add_argument("--save-checkpoint", metavar="PATH", help="also save the fine-tuned Lightning checkpoint")
     rn.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sw = sub.add_parser("sweep", help="run (or resume) an Optuna study from a sweep file; `sweep status X`")
+    sw.add_argument("target", nargs="+", metavar="FILE | status STUDY_OR_FILE")
+    sw.add_argument("--n-trials", type=int, help="finished trials to reach (default: the file's n_trials)")
+    sw.add_argument("--storage", help="Optuna storage URL (default sqlite:///results/sweeps/<name>.db; "
+                    "postgresql://… to share one study between machines)")
+    sw.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
+    sw.add_argument("--wandb", default="offline", choices=["offline", "online", "off", "auto"],
+                    help="W&B mode (default offline: no login, no network)")
+    sw.add_argument("--wandb-project", help="W&B project (default: the sweep file's wandb.project, else attnlab)")
     return p
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torchmetrics import MetricCollection
 
 from attnlab.config import ModelConfig, TrainConfig, from_dict, to_dict
 from attnlab.lit.common import Throughput, build_optimizer, check_finite
@@ -45,6 +46,9 @@ class ClassifierModule(pl.LightningModule):
         self.throughput = Throughput()
         self.last_val: dict[str, float] = {}
 
+    def metrics_for(self, split_index: int) -> MetricCollection:
+        return cast(MetricCollection, self.val_metrics[split_index])
+
     def forward(self, batch: dict[str, Tensor]) -> Tensor:
         logits = self.model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
         return logits.squeeze(-1) if self.spec.is_regression else logits
@@ -73,14 +77,14 @@ class ClassifierModule(pl.LightningModule):
         logits = self(batch)
         self.val_losses[dataloader_idx].append(self.loss(logits, batch["labels"]).detach())
         preds = logits.float() if self.spec.is_regression else logits.argmax(-1)
-        self.val_metrics[dataloader_idx].update(preds, batch["labels"])
+        self.metrics_for(dataloader_idx).update(preds, batch["labels"])
 
     def on_validation_epoch_end(self) -> None:
         values: dict[str, float] = {}
         per_metric: dict[str, list[float]] = {}
         for i, split in enumerate(self.split_names):
-            computed = {k: float(v) for k, v in self.val_metrics[i].compute().items()}
-            self.val_metrics[i].reset()
+            computed = {k: float(v) for k, v in self.metrics_for(i).compute().items()}
+            self.metrics_for(i).reset()
             suffix = "" if len(self.split_names) == 1 else "_" + split.removeprefix("validation_")
             for k, v in computed.items():
                 values[f"val/{k}{suffix}"] = v

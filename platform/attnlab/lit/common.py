@@ -26,7 +26,8 @@ def check_finite(loss: Tensor, step: int) -> None:
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, object]]:
     """AdamW groups: no weight decay on biases, norms, embeddings-free 1-D params and mixers' scalars."""
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
