@@ -63,6 +63,27 @@ class Attention(nn.Module):
         """Scalars worth logging (e.g. Synthesizer mixture weights); empty by default."""
         return {}
 
+    # ---- incremental decoding ------------------------------------------------------------
+    # Default: keep the layer's input history and recompute the last row — O(T²) per token but
+    # correct for every variant (and for prefix masks). Dot (KV cache) and linear (RNN state) override.
+    def prefill(self, x: Tensor, mask: AttentionMask) -> tuple[Tensor, Any]:
+        """Run on a prompt (B, T, D) and return (output, decoding state)."""
+        return self(x, mask), {"x": x, "seg": mask.segment_ids}
+
+    def step(self, x_t: Tensor, state: Any, mask_kind: str) -> tuple[Tensor, Any]:
+        """One new token (B, 1, D) attending to everything before it → ((B, 1, D), new state)."""
+        if state is None:
+            state = {"x": x_t[:, :0], "seg": None}
+        x = torch.cat([state["x"], x_t], dim=1)  # (B, T+1, D)
+        seg = state["seg"]
+        if mask_kind == "prefix":
+            one = torch.ones(x_t.shape[0], 1, dtype=torch.long, device=x_t.device)
+            seg = one if seg is None else torch.cat([seg.long(), one], dim=1)
+            mask = AttentionMask("prefix", None, seg)
+        else:
+            mask = AttentionMask("causal")
+        return self(x, mask)[:, -1:], {"x": x, "seg": seg}
+
     @classmethod
     def check_config(cls, dims: AttentionDims, mask_kind: str) -> None:
         """Reject impossible combinations at config-validation time (raise ValueError with the reason)."""

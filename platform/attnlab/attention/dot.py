@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -34,3 +35,19 @@ class DotAttention(Attention):
         else:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.dense(t, x.device), dropout_p=dropout)
         return self.proj.output(merge_heads(out))  # (B, T, D)
+
+    def prefill(self, x: Tensor, mask: AttentionMask) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        q, k, v = self.proj.qkv(x)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.dense(x.shape[1], x.device),
+                                             is_causal=mask.is_causal and mask.key_padding is None)
+        return self.proj.output(merge_heads(out)), (k, v)
+
+    def step(self, x_t: Tensor, state: tuple[Tensor, Tensor] | None, mask_kind: str) -> tuple[
+            Tensor, tuple[Tensor, Tensor]]:
+        """KV cache: the new query attends to every cached key (all earlier tokens) and itself."""
+        q, k, v = self.proj.qkv(x_t)  # (B, H, 1, d)
+        if state is not None:
+            k = torch.cat([state[0], k], dim=2)  # (B, H, T+1, dk)
+            v = torch.cat([state[1], v], dim=2)
+        out = F.scaled_dot_product_attention(q, k, v)  # (B, H, 1, dv)
+        return self.proj.output(merge_heads(out)), (k, v)

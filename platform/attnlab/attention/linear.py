@@ -156,8 +156,21 @@ class LinearAttention(Attention):
         return (torch.zeros(batch, h, dk, dv, device=device, dtype=acc),
                 torch.zeros(batch, h, dk, device=device, dtype=acc))
 
-    def step(self, x_t: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    def prefill(self, x: Tensor, mask: AttentionMask) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """Prompt pass; the state is the sum over every prompt token (a UniLM source, or an LM prefix)."""
+        out = self(x, mask)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            _, k, v = self._features(x)
+            if mask.key_padding is not None:
+                keep = mask.key_padding[:, None, :, None].to(k.dtype)
+                k, v = k * keep, v * keep
+            return out, (k.transpose(-2, -1) @ v, k.sum(dim=-2))  # (B, H, dk, dv), (B, H, dk)
+
+    def step(self, x_t: Tensor, state: tuple[Tensor, Tensor] | None, mask_kind: str = "causal") -> tuple[
+            Tensor, tuple[Tensor, Tensor]]:
         """One causal step: x_t (B, 1, D) → (B, 1, D), updating (S, z) — O(1) in the length so far."""
+        if state is None:
+            state = self.init_state(x_t.shape[0], x_t.device, x_t.dtype)
         s, z = state
         with torch.autocast(device_type=x_t.device.type, enabled=False):
             q, k, v = self._features(x_t)  # (B, H, 1, d)

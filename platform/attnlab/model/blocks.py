@@ -8,6 +8,9 @@ hidden layer (c → h → γ/β) keeps the extra parameters low-rank.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -90,9 +93,25 @@ class Residual(nn.Module):
         return self.fn(x, mask) if isinstance(self.fn, Attention) else self.fn(x)
 
     def forward(self, x: Tensor, mask: AttentionMask | None = None, condition: Tensor | None = None) -> Tensor:
+        return self.wrap(x, lambda h: self._call(h, mask), condition)
+
+    def wrap(self, x: Tensor, fn: Callable[[Tensor], Tensor], condition: Tensor | None) -> Tensor:
+        """The residual + norm arrangement around any function of the (normed) input."""
         if self.pre_norm:
-            return x + self.dropout(self._call(self.norm(x, condition), mask))
-        return self.norm(x + self.dropout(self._call(x, mask)), condition)
+            return x + self.dropout(fn(self.norm(x, condition)))
+        return self.norm(x + self.dropout(fn(x)), condition)
+
+    def decode(self, x: Tensor, condition: Tensor | None,
+               run: Callable[[Tensor], tuple[Tensor, Any]]) -> tuple[Tensor, Any]:
+        """Like forward, for attention calls that also return a decoding state (prefill/step)."""
+        box: list[Any] = []
+
+        def fn(h: Tensor) -> Tensor:
+            out, state = run(h)
+            box.append(state)
+            return out
+
+        return self.wrap(x, fn, condition), box[0]
 
 
 def init_weights(module: nn.Module, std: float) -> None:

@@ -6,7 +6,7 @@ from torch import Tensor, nn
 
 from attnlab.config import ModelConfig
 from attnlab.model.blocks import activation_fn, init_weights
-from attnlab.model.transformer import Transformer
+from attnlab.model.transformer import DecodeCache, Transformer
 
 
 class SequenceClassifier(nn.Module):
@@ -63,7 +63,25 @@ class CausalLM(nn.Module):
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None,
                 token_type_ids: Tensor | None = None, condition: Tensor | None = None) -> Tensor:
-        h = self.transformer(input_ids, attention_mask, token_type_ids, condition)
+        return self.logits(self.transformer(input_ids, attention_mask, token_type_ids, condition))
+
+    def logits(self, h: Tensor) -> Tensor:
         if self.project is not None:
             h = self.project(h)
         return self.decoder(h)  # (B, T, V)
+
+    def init_cache(self, batch_size: int, condition: Tensor | None = None) -> DecodeCache:
+        """Empty cache: generation from nothing (the first step's token is usually [CLS]/BOS)."""
+        del batch_size  # states are created lazily at the first step, with the right batch size
+        return self.transformer.init_cache(condition)
+
+    def prefill(self, input_ids: Tensor, token_type_ids: Tensor | None = None,
+                condition: Tensor | None = None) -> tuple[Tensor, DecodeCache]:
+        """Prompt → (logits of the next token (B, V), cache)."""
+        h, cache = self.transformer.prefill(input_ids, token_type_ids, condition)
+        return self.logits(h[:, -1]), cache
+
+    def step(self, token_ids: Tensor, cache: DecodeCache) -> tuple[Tensor, DecodeCache]:
+        """(B, 1) new tokens → (logits of the next token (B, V), cache)."""
+        h, cache = self.transformer.step(token_ids, cache)
+        return self.logits(h[:, -1]), cache

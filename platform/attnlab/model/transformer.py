@@ -7,11 +7,15 @@ LayerNorm are all fields of `ModelConfig`. Plain `nn.Module`: no Lightning, Optu
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, cast
+
 import torch
 from torch import Tensor, nn
 
 from attnlab.attention import build_attention
-from attnlab.attention.base import AttentionDims, options_from_dict
+from attnlab.attention.base import Attention, AttentionDims, options_from_dict
 from attnlab.attention.registry import get_attention_class
 from attnlab.config import ModelConfig
 from attnlab.model.blocks import FeedForward, Norm, Residual, init_weights
@@ -51,6 +55,32 @@ class Embeddings(nn.Module):
             x = self.norm(x)
         x = self.dropout(x)
         return self.project(x) if self.project is not None else x  # (B, T, D)
+
+
+@dataclass
+class DecodeCache:
+    """Per-layer attention states (KV cache, RNN state, or input history) + tokens seen so far."""
+
+    states: list[Any]
+    length: int
+    condition: Tensor | None = None
+
+    def select(self, index: Tensor) -> DecodeCache:
+        """Reorder/duplicate batch rows (beam search)."""
+        return DecodeCache([_map_tensors(s, lambda t: t.index_select(0, index)) for s in self.states], self.length,
+                           None if self.condition is None else self.condition.index_select(0, index))
+
+
+def _map_tensors(obj: Any, fn: Any) -> Any:
+    if isinstance(obj, Tensor):
+        return fn(obj)
+    if isinstance(obj, tuple):
+        return tuple(_map_tensors(o, fn) for o in obj)
+    if isinstance(obj, list):
+        return [_map_tensors(o, fn) for o in obj]
+    if isinstance(obj, dict):
+        return {k: _map_tensors(v, fn) for k, v in obj.items()}
+    return obj
 
 
 class Transformer(nn.Module):
@@ -106,6 +136,45 @@ class Transformer(nn.Module):
         if self.final_norm is not None:
             x = self.final_norm(x, condition)
         return x
+
+    # ---- incremental decoding ------------------------------------------------------------
+    def init_cache(self, condition: Tensor | None = None) -> DecodeCache:
+        return DecodeCache([None] * self.cfg.n_layers, 0, condition)
+
+    def prefill(self, input_ids: Tensor, token_type_ids: Tensor | None = None,
+                condition: Tensor | None = None) -> tuple[Tensor, DecodeCache]:
+        """Encode a prompt (no padding: one prompt length per batch) and return its decoding cache.
+        For a UniLM (prefix) model the prompt is the source (segment 0); steps then add target tokens."""
+        if self.cfg.mask == "prefix" and token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        mask = self.make_mask(None, token_type_ids)
+        x = self.embeddings(input_ids, token_type_ids)
+        states: list[Any] = []
+        for a, f in zip(self.attn_order, self.ffn_order):
+            sub = cast(Residual, self.attn_pool[a])
+            x, state = sub.decode(x, condition, partial(cast(Attention, sub.fn).prefill, mask=mask))
+            states.append(state)
+            x = self.ffn_pool[f](x, None, condition)
+        if self.final_norm is not None:
+            x = self.final_norm(x, condition)
+        return x, DecodeCache(states, input_ids.shape[1], condition)
+
+    def step(self, input_ids: Tensor, cache: DecodeCache) -> tuple[Tensor, DecodeCache]:
+        """One new token per sequence (B, 1) → hidden (B, 1, D); O(1) per token for linear attention,
+        O(T) with the KV cache for dot. Target tokens of a UniLM model get segment id 1."""
+        kind = self.cfg.mask
+        segment = torch.full_like(input_ids, 1 if kind == "prefix" else 0)
+        x = self.embeddings(input_ids, segment, offset=cache.length)
+        states: list[Any] = []
+        for i, (a, f) in enumerate(zip(self.attn_order, self.ffn_order)):
+            sub = cast(Residual, self.attn_pool[a])
+            x, state = sub.decode(x, cache.condition, partial(cast(Attention, sub.fn).step, state=cache.states[i],
+                                                              mask_kind=kind))
+            states.append(state)
+            x = self.ffn_pool[f](x, None, cache.condition)
+        if self.final_norm is not None:
+            x = self.final_norm(x, cache.condition)
+        return x, DecodeCache(states, cache.length + input_ids.shape[1], cache.condition)
 
     def attention_modules(self) -> list[nn.Module]:
         return [sub.fn for sub in self.attn_pool]  # type: ignore[misc]
