@@ -173,14 +173,19 @@ def start_run(cfg: TrackingConfig, *, name: str, group: str, job_type: str, tags
         )
         if run is None or getattr(run, "disabled", False):
             raise RuntimeError("wandb.init returned a disabled run (login timed out?)")
+        # A login prompt answered "offline" turns an online request into an offline run.
+        return Run(run, mode="offline" if getattr(run, "offline", False) else mode,
+                   log_every_n_steps=cfg.log_every_n_steps)
     except Exception as e:
         if mode == "online":
             _online_down_until[base_url] = time.monotonic() + ONLINE_RETRY_AFTER_S
-        _warn(f"W&B init failed after {time.monotonic() - started:.1f}s ({_describe(e)}); continuing without "
-              "tracking; check WANDB_API_KEY/WANDB_BASE_URL and the network, use --wandb offline "
-              "(and wandb sync later), or --wandb off to silence")
+            fix = ("check WANDB_API_KEY/WANDB_BASE_URL and the network, use --wandb offline "
+                   "(and wandb sync later), or --wandb off to silence")
+        else:
+            fix = "use --wandb off to silence"
+        _warn(f"W&B init failed after {time.monotonic() - started:.1f}s ({_describe(e)}); "
+              f"continuing without tracking; {fix}")
         return Run(None)
-    return Run(run, mode=mode, log_every_n_steps=cfg.log_every_n_steps)
 
 
 def _scalars(metrics: Mapping[str, Any], prefixes: tuple[str, ...]) -> dict[str, float]:
