@@ -47,7 +47,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     from attnlab.sweep import load_sweep
     from attnlab.sweep.status import format_status
-    from attnlab.sweep.study import default_storage, load_or_create, spawn_workers
+    from attnlab.sweep.study import default_storage, load_or_create, normalize_url, spawn_workers
 
     if args.target[0] == "status":
         if len(args.target) != 2:
@@ -61,7 +61,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         else:
             name, url = target, args.storage or default_storage(target)
         try:
-            study = optuna.load_study(study_name=name, storage=url)
+            study = optuna.load_study(study_name=name, storage=normalize_url(url))
         except KeyError:
             raise ConfigError(f"no study {name!r} in {url}; run `attnlab sweep FILE` first or pass --storage") from None
         print(format_status(study))

@@ -141,3 +141,26 @@ def test_shipped_sweep_files_load_and_validate(path: Path, data_root: Path) -> N
     sweep = load_sweep(path)
     assert sweep.params and sweep.n_trials >= 1
     json.dumps([o.metric for o in sweep.objectives])
+
+
+def test_each_trial_is_one_offline_wandb_run(data_root: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from attnlab.tracking import read_offline_run
+
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wb"))
+    path = write_sweep(tmp_path, data_root, n_trials=2)
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    assert main(["sweep", str(path), "--storage", storage, "--wandb", "offline"]) == 0
+    runs = sorted((tmp_path / "wb").rglob("offline-run-*"))
+    assert len(runs) == 2
+    study = optuna.load_study(study_name="tiny", storage=storage)
+    kinds = {t.params["model.attention.kind"] for t in study.trials}
+    seen = set()
+    for run_dir in runs:
+        run = read_offline_run(run_dir)
+        assert run["config"]["model"]["attention"]["kind"] in kinds
+        assert run["config"]["task"]["name"] == "glue/sst2"
+        assert 0.0 <= run["summary"]["val/accuracy"] <= 1.0
+        assert run["summary"]["cost/params"] > 0
+        seen.add(run["name"])
+    assert seen == {"tiny#0", "tiny#1"}

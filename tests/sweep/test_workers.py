@@ -18,6 +18,8 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
+from attnlab.sweep.study import normalize_url
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -52,7 +54,7 @@ def kill_one_mid_trial(path: Path, storage: str, name: str, tmp_path: Path, n_tr
     while time.time() < deadline:
         time.sleep(1.0)
         try:
-            trials = optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+            trials = optuna.load_study(study_name=name, storage=normalize_url(storage)).get_trials(deepcopy=False)
         except KeyError:
             continue
         if any(t.state == TrialState.COMPLETE for t in trials) and any(t.state == TrialState.RUNNING for t in trials):
@@ -64,7 +66,7 @@ def kill_one_mid_trial(path: Path, storage: str, name: str, tmp_path: Path, n_tr
     # rerun once more (as a user would): finishes whatever is missing
     again = worker(path, storage, tmp_path)
     assert again.wait(timeout=240) == 0
-    study = optuna.load_study(study_name=name, storage=storage)
+    study = optuna.load_study(study_name=name, storage=normalize_url(storage))
     trials = study.get_trials(deepcopy=False)
     complete = {t.number for t in trials if t.state == TrialState.COMPLETE}
     assert finished_before <= complete, "a finished trial was lost"

@@ -65,6 +65,9 @@ def make_objective(sweep: SweepConfig, tracking: Any, study_name: str) -> Any:
                 run.summary({"state": "failed", "fail_reason": str(e)[:500]})
                 run.finish(exit_code=1)
                 raise
+            except BaseException:
+                run.finish(exit_code=1)  # never leave a W&B run open on an unexpected error
+                raise
             run.summary(flat_summary(record))
             run.finish()
             records[task] = record

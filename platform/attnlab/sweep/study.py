@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +32,28 @@ def default_storage(name: str) -> str:
     return f"sqlite:///{DEFAULT_DIR / (name + '.db')}"
 
 
+def normalize_url(url: str) -> str:
+    """`postgresql://…` → the driver that is installed (SQLAlchemy 2.1 defaults to psycopg 3; the
+    `postgres` extra ships psycopg2-binary)."""
+    import importlib.util
+
+    if url.startswith(("postgresql://", "postgres://")) and importlib.util.find_spec("psycopg") is None:
+        if importlib.util.find_spec("psycopg2") is None:
+            raise RuntimeError("PostgreSQL storage needs a driver: pip install 'attnlab[postgres]' (psycopg2-binary)")
+        return "postgresql+psycopg2://" + url.split("://", 1)[1]
+    return url
+
+
 def open_storage(url: str, heartbeat_interval_s: int = 10, grace_s: int = 60) -> RDBStorage:
-    return RDBStorage(url, heartbeat_interval=heartbeat_interval_s, grace_period=grace_s,
-                      failed_trial_callback=RetryFailedTrialCallback(max_retry=3),
-                      engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else None)
+    """RDB storage with heartbeats: a dead worker's trial goes stale and is re-queued (3 retries)."""
+    url = normalize_url(url)
+    engine = {"pool_pre_ping": True} if not url.startswith("sqlite") else None
+    if hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback"):  # optuna >= 4.9
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
+        return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=heartbeat_interval_s, grace_period=grace_s,
+                          heartbeat_stale_trial_callback=retry)
+    return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=heartbeat_interval_s, grace_period=grace_s,
+                      failed_trial_callback=RetryFailedTrialCallback(max_retry=3))
 
 
 def make_sampler(cfg: dict[str, Any], grid: dict[str, list[Any]] | None = None) -> optuna.samplers.BaseSampler:
@@ -89,7 +108,9 @@ def run_worker(study: optuna.Study, objective: Any, n_trials: int, catch: tuple[
             break
         study.optimize(objective, n_trials=1, catch=catch, gc_after_trial=True)
         ran += 1
-    optuna.storages.fail_stale_trials(study)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
     return ran
 
 
