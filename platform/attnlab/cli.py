@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -97,7 +98,91 @@ def _sweep_worker(sweep: object, storage: str, n_trials: int, args: argparse.Nam
     return 0
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"list": cmd_list, "smoke": cmd_smoke, "run": cmd_run, "sweep": cmd_sweep}
+def _tracking(args: argparse.Namespace, defaults: dict[str, object]) -> object:
+    import dataclasses
+
+    from attnlab.tracking import TrackingConfig
+
+    base = TrackingConfig(**{k: v for k, v in defaults.items() if k in {"project", "entity", "dir"}})  # type: ignore[arg-type]
+    return dataclasses.replace(base, mode=args.wandb, project=args.wandb_project or base.project)
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    import shlex
+    from pathlib import Path
+
+    from attnlab.ablation import find_ablation, load_ablation
+    from attnlab.sweep import reproduce as rp
+    from attnlab.sweep.objective import TRIAL_FAILURES
+    from attnlab.sweep.study import default_storage, run_worker, spawn_workers
+
+    abl = load_ablation(find_ablation(args.name))
+    r = abl.resolve(args.preset)
+    name = rp.study_name(abl, r.preset)
+    storage = args.storage or abl.storage or default_storage(name)
+    study = rp.open_study(abl, r, storage)
+    print(rp.format_plan(abl, r, study))
+    if args.dry_run:
+        return 0
+    out_dir = Path(args.out or Path("results") / abl.name)
+    tracking = _tracking(args, abl.wandb)
+    code = 0
+    if args.workers > 1 and not os.environ.get("ATTNLAB_WORKER"):
+        argv = ["reproduce", args.name, "--preset", args.preset, "--storage", storage, "--wandb", args.wandb,
+                "--out", str(out_dir), "--no-report"]
+        code = spawn_workers(argv, args.workers)
+    else:
+        run_worker(study, rp.make_objective(abl, r, tracking, name, out_dir), rp.n_cells(r), TRIAL_FAILURES)
+    if args.no_report:
+        return code
+    return _report(abl, r, study, out_dir, tracking, "attnlab " + shlex.join(sys.argv[1:] or ["reproduce", args.name]),
+                   code)
+
+
+def _report(abl: object, r: object, study: object, out_dir: object, tracking: object, command: str, code: int) -> int:
+    from pathlib import Path
+
+    from attnlab.sweep import reproduce as rp
+
+    records = rp.completed_records(study)  # type: ignore[arg-type]
+    if not records:
+        print("no finished cell yet: nothing to report", file=sys.stderr)
+        return code or 1
+    meta = rp.report_meta(abl, r, command)  # type: ignore[arg-type]
+    speed = rp.speed_rows(abl, r, Path(str(out_dir))) if getattr(r, "speed_bench", None) else None  # type: ignore[arg-type]
+    paths = rp.write_report(meta, records, Path(str(out_dir)), speed, tracking)
+    done, total, _ = rp.cell_status(study, r)  # type: ignore[arg-type]
+    print(f"{done}/{total} cells finished; report: " + ", ".join(str(p) for p in paths))
+    return code
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    target = Path(args.target)
+    if target.suffix == ".jsonl" or target.is_dir():
+        from attnlab.report import build_report, load_exported
+
+        meta, records, speed = load_exported(target)
+        out = Path(args.out or (target.parent if target.suffix == ".jsonl" else target))
+        for p in build_report(meta, records, out, speed=speed):
+            print(p)
+        return 0
+    from attnlab.ablation import find_ablation, load_ablation
+    from attnlab.sweep import reproduce as rp
+    from attnlab.sweep.study import default_storage
+
+    abl = load_ablation(find_ablation(args.target))
+    r = abl.resolve(args.preset)
+    storage = args.storage or abl.storage or default_storage(rp.study_name(abl, r.preset))
+    study = rp.open_study(abl, r, storage)
+    out_dir = Path(args.out or Path("results") / abl.name)
+    return _report(abl, r, study, out_dir, _tracking(args, abl.wandb), f"attnlab report {args.target} "
+                   f"--preset {args.preset}", 0)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"list": cmd_list, "smoke": cmd_smoke, "run": cmd_run, "sweep": cmd_sweep, "reproduce": cmd_reproduce,
+                                                          "report": cmd_report}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,11 +209,44 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--wandb", default="offline", choices=["offline", "online", "off", "auto"],
                     help="W&B mode (default offline: no login, no network)")
     sw.add_argument("--wandb-project", help="W&B project (default: the sweep file's wandb.project, else attnlab)")
+    rp = sub.add_parser("reproduce", help="run a paper ablation (rows × tasks × seeds) as one study, then report")
+    rp.add_argument("name", help="ablation name (ablations/NAME.yaml) or path")
+    rp.add_argument("--preset", default="cpu", help="smoke | cpu | gpu (sizes and steps; default cpu)")
+    rp.add_argument("--storage", help="Optuna storage URL (default sqlite:///results/sweeps/<name>-<preset>.db)")
+    rp.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
+    rp.add_argument("--dry-run", action="store_true", help="print the grid and the estimated time, run nothing")
+    rp.add_argument("--out", help="report directory (default results/<name>)")
+    rp.add_argument("--no-report", action="store_true", help=argparse.SUPPRESS)
+    rp.add_argument("--wandb", default="offline", choices=["offline", "online", "off", "auto"])
+    rp.add_argument("--wandb-project", help="W&B project (default: the file's wandb.project, else attnlab)")
+    rep = sub.add_parser("report", help="leaderboard, plots and HTML from a study or from exported records")
+    rep.add_argument("target", help="ablation name/file (reads its study), or results/<name>/records.jsonl")
+    rep.add_argument("--preset", default="cpu")
+    rep.add_argument("--storage")
+    rep.add_argument("--out")
+    rep.add_argument("--wandb", default="offline", choices=["offline", "online", "off", "auto"])
+    rep.add_argument("--wandb-project")
     return p
+
+
+def quiet_libraries() -> None:
+    """Optuna's experimental-feature warnings and per-study INFO lines are noise for our users."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r".*(experimental|ExperimentalWarning).*")
+    try:
+        import optuna
+
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+    except ImportError:  # pragma: no cover
+        pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in ("sweep", "reproduce", "report"):
+        quiet_libraries()
     try:
         return COMMANDS[args.command](args)
     except ConfigError as e:

@@ -56,7 +56,8 @@ class ModelConfig:
     condition_size: int = 0  # > 0 turns every LayerNorm into a Conditional LayerNorm
     condition_hidden: int = 0  # optional low-rank hidden layer inside CLN
     init_std: float = 0.02
-    init_from: str | None = None  # a checkpoint directory to start from
+    init_from: str | None = None  # a checkpoint to start from: HF directory or attnlab .ckpt
+    untie: bool = False  # after loading init_from with `sharing`, give every layer its own copy
     attention: AttentionConfig = field(default_factory=AttentionConfig)
 
     @property

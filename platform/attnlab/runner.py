@@ -76,13 +76,25 @@ def build_datamodule(cfg: RunConfig) -> pl.LightningDataModule:
 def build_module(cfg: RunConfig, dm: Any, total_steps: int) -> pl.LightningModule:
     from attnlab.lit import ClassifierModule, LanguageModelModule
 
-    model_cfg = dataclasses.replace(cfg.model, vocab_size=dm.tokenizer_vocab_size)
+    model_cfg = dataclasses.replace(cfg.model, vocab_size=dm.tokenizer_vocab_size, init_from=None, untie=False)
+    module: pl.LightningModule
     if dm.spec.is_lm:
         ids = dm.special_ids
         special = tuple(i for i in (ids.pad, ids.cls, ids.sep, ids.mask, ids.unk) if i is not None)
-        return LanguageModelModule(model_cfg, cfg.train, total_steps, objective=cfg.task.objective,
-                                   special_ids=special, mask_id=ids.mask)
-    return ClassifierModule(model_cfg, cfg.task.name, cfg.train, total_steps)
+        module = LanguageModelModule(model_cfg, cfg.train, total_steps, objective=cfg.task.objective,
+                                     special_ids=special, mask_id=ids.mask)
+    else:
+        module = ClassifierModule(model_cfg, cfg.task.name, cfg.train, total_steps)
+    if cfg.model.init_from:
+        from attnlab.model.checkpoints import init_from
+
+        init_from(module.model, cfg.model.init_from)
+    if cfg.model.untie:
+        from attnlab.model import untie
+
+        untie(module.model)  # "use ALBERT as BERT": every layer starts from the (loaded) shared weights
+        module.hparams["model_cfg"] = to_dict(module.model.transformer.cfg)  # type: ignore[union-attr]
+    return module
 
 
 def train_run(cfg: RunConfig, out_dir: str | Path | None = None, callbacks: list[pl.Callback] | None = None,
@@ -94,7 +106,7 @@ def train_run(cfg: RunConfig, out_dir: str | Path | None = None, callbacks: list
                           "raise model.max_len or lower task.max_length")
     pl.seed_everything(cfg.train.seed, workers=True, verbose=False)
     started = time.time()
-    dm = build_datamodule(cfg)
+    dm: Any = build_datamodule(cfg)
     dm.setup("fit")
     steps_per_epoch = len(dm.train_dataloader())
     total_steps = min(cfg.train.max_steps, cfg.train.max_epochs * steps_per_epoch)
@@ -113,7 +125,9 @@ def train_run(cfg: RunConfig, out_dir: str | Path | None = None, callbacks: list
     trainer.fit(module, datamodule=dm)
     trainer.validate(module, datamodule=dm, verbose=False)
     if checkpoint_path is not None:
+        Path(checkpoint_path).parent.mkdir(parents=True, exist_ok=True)
         trainer.save_checkpoint(str(checkpoint_path))
+        dm.tokenizer.save(str(Path(checkpoint_path).parent / "tokenizer.json"))  # the vocab the weights belong to
     record = make_record(cfg, module, trainer, time.time() - started)
     if out_dir is not None:
         write_record(record, out_dir)

@@ -124,3 +124,14 @@ def test_every_task_with_data_here_trains_and_evaluates(data_root: Path, task: s
     for metric in spec.metrics:
         assert any(k.startswith(f"val/{metric}") for k in record["metrics"]), (metric, record["metrics"])
     assert record["metrics"]["val/score"] == record["metrics"]["val/score"]
+
+
+def test_no_data_root_and_no_network_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("ATTNLAB_DATA", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    assert main(["run", str(REPO / "sweeps/base/sst2.yaml"), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--data-root" in err and "ATTNLAB_DATA" in err

@@ -288,20 +288,25 @@ def assign(model: nn.Module, mapped: dict[str, Tensor], *, fresh_ok: tuple[str, 
     targets = _targets(model)
     plan: dict[str, tuple[str, Tensor]] = {}  # target name → (source name, tensor)
     owner = {id(v): k for k, v in reversed(list(targets.items()))}  # tied tensors → their first name
-    unused, mismatched, att_unused = [], [], []
+    unused: list[str] = []
+    mismatched: list[str] = []
+    att_unused: list[str] = []
     for name, tensor in mapped.items():
         dest = name if name in targets else (_by_role(name, targets) if swapped else None)
         in_body = name.startswith("transformer.")
         if dest is None:
-            in_attention = swapped and ".attn_pool." in name and any(k.startswith(name.split(".fn.")[0]) for k in targets)
+            layer = name.split(".fn.")[0] + ".fn."  # an attention layer the model has, but no slot in it
+            in_attention = swapped and ".attn_pool." in name and any(k.startswith(layer) for k in targets)
             (att_unused if in_attention else unused if in_body else report.dropped).append(name)
             continue
         p = targets[dest]
         if p.shape != tensor.shape:
-            if dest != name or (not strict_heads and not in_body):
-                (att_unused if dest != name else report.dropped).append(f"{name} {tuple(tensor.shape)}")
-                continue
-            mismatched.append(f"{name}: checkpoint {tuple(tensor.shape)} vs model {tuple(p.shape)}")
+            if swapped and _ROLE.fullmatch(name):  # the variant sizes this role differently
+                att_unused.append(f"{name} {tuple(tensor.shape)}")
+            elif not strict_heads and not in_body:  # e.g. another label count
+                report.dropped.append(f"{name} {tuple(tensor.shape)}")
+            else:
+                mismatched.append(f"{name}: checkpoint {tuple(tensor.shape)} vs model {tuple(p.shape)}")
             continue
         key = owner[id(p)]
         if key in plan and not torch.equal(plan[key][1].to(p.dtype), tensor.to(p.dtype)):
@@ -426,6 +431,8 @@ def init_from(model: nn.Module, path: str | Path) -> LoadReport:
         if not isinstance(state, dict):
             raise ValueError(f"{p}: not a checkpoint (expected a dict with a 'state_dict')")
         mapped = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+        if not mapped:
+            raise ValueError(f"{p}: no 'model.' keys in its state_dict; expected an attnlab Lightning checkpoint")
         report.dropped = [k for k in state if not k.startswith("model.")]
         source = (ckpt.get("hyper_parameters") or {}).get("model_cfg") or {}
         _check_arch(source, cfg, p)

@@ -87,7 +87,14 @@ def _load_hub(spec: TaskSpec, split: str) -> list[Example]:
         raise DataError(f"{spec.name} has no Hugging Face hub copy; pass a data root. {where_to_get(spec)}")
     import datasets
 
-    hub = datasets.load_dataset(spec.hub_path, spec.hub_config, split=split)
+    try:
+        hub = datasets.load_dataset(spec.hub_path, spec.hub_config, split=split)
+    except (ConnectionError, OSError) as e:  # no network, or the hub is down
+        raise DataError(
+            f"{spec.name}: could not load {spec.hub_path}/{spec.hub_config} split {split!r} from the Hugging Face "
+            f"hub ({type(e).__name__}: {str(e)[:200]}). Without internet, point attnlab at a local copy of the "
+            f"official files with --data-root DIR or ATTNLAB_DATA=DIR. {where_to_get(spec)}"
+        ) from None
     label_map = _hub_label_map(spec, hub.features.get("label"))
     texts_of = PARSERS[spec.benchmark].hub_texts
     examples = []
