@@ -18,8 +18,9 @@ def _seed_and_isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def data_root() -> Path:
+def data_root(monkeypatch: pytest.MonkeyPatch) -> Path:
     root = Path(os.environ.get("ATTNLAB_DATA", DEFAULT_DATA))
     if not root.is_dir():
         pytest.skip(f"real data root {root} absent: set ATTNLAB_DATA to the GLUE/CLUE data directory")
+    monkeypatch.setenv("ATTNLAB_DATA", str(root))  # commands under test read it like a user's shell would
     return root

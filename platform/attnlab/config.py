@@ -118,7 +118,12 @@ class TaskConfig:
     tokenizer: str | None = None  # a pretrained checkpoint dir with vocab.txt / tokenizer.json
     max_train_examples: int | None = None
     max_eval_examples: int | None = None
-    objective: str = "causal"  # LM corpora only: mlm | causal | seq2seq
+    # auto: classify (GLUE/CLUE) or causal (LM corpora); mlm | causal | seq2seq (UniLM) for LM corpora;
+    # seq2seq (text_a → text_b, e.g. CSL abstract → keywords) | conditional_lm (label → text, via CLN) for tasks
+    objective: str = "auto"
+    target_length: int = 32  # seq2seq: max target tokens (generation length at evaluation)
+    gen_examples: int = 100  # seq2seq: dev examples decoded for the generation metrics
+    samples_per_label: int = 20  # conditional_lm: generated texts per label, judged by a classifier
 
 
 @dataclass(frozen=True)
@@ -153,7 +158,8 @@ class RunConfig:
             raise ConfigError(f"train.lr: must be > 0, got {self.train.lr}")
         _check_choice("train.precision", self.train.precision, ("auto", "32", "bf16-mixed", "16-mixed"))
         _check_choice("task.source", self.task.source, ("auto", "local", "hub"))
-        _check_choice("task.objective", self.task.objective, ("mlm", "causal", "seq2seq"))
+        _check_choice("task.objective", self.task.objective,
+                      ("auto", "classify", "mlm", "causal", "seq2seq", "conditional_lm"))
         if self.task.max_length > self.model.max_len:
             raise ConfigError(f"task.max_length: {self.task.max_length} exceeds model.max_len={self.model.max_len}; "
                               "raise model.max_len or lower task.max_length")

@@ -60,12 +60,33 @@ def quiet_lightning() -> None:
     os.environ.setdefault("LITLOGGER_DISABLE_TIP", "1")
 
 
+GENERATION_OBJECTIVES = ("seq2seq", "conditional_lm")
+
+
+def objective_of(cfg: RunConfig) -> str:
+    """`task.objective: auto` → classify for GLUE/CLUE tasks, causal for LM corpora."""
+    if cfg.task.objective != "auto":
+        return cfg.task.objective
+    return "causal" if get_task(cfg.task.name).is_lm else "classify"
+
+
 def build_datamodule(cfg: RunConfig) -> pl.LightningDataModule:
     from attnlab.tasks.data import TaskDataModule
     from attnlab.tasks.lm_data import LMDataModule
 
     t, tr = cfg.task, cfg.train
     spec = get_task(t.name)
+    objective = objective_of(cfg)
+    if not spec.is_lm and objective in GENERATION_OBJECTIVES:
+        from attnlab.tasks.generation_data import GenerationDataModule
+
+        return GenerationDataModule(spec.name, t.data_root, objective=objective, vocab_size=t.vocab_size,
+                                    max_length=t.max_length, target_length=t.target_length, batch_size=tr.batch_size,
+                                    eval_batch_size=tr.eval_batch_size, max_train_examples=t.max_train_examples,
+                                    max_eval_examples=t.max_eval_examples, seed=tr.seed,
+                                    source=t.source, pretrained_dir=t.tokenizer)  # type: ignore[arg-type]
+    if (objective == "classify") == spec.is_lm or (spec.is_lm and objective in GENERATION_OBJECTIVES):
+        raise ConfigError(f"task.objective: {objective!r} does not apply to {spec.name}")
     cls = LMDataModule if spec.is_lm else TaskDataModule
     return cls(spec.name, t.data_root, vocab_size=t.vocab_size, max_length=t.max_length, batch_size=tr.batch_size,
                eval_batch_size=tr.eval_batch_size, max_train_examples=t.max_train_examples,
@@ -75,14 +96,22 @@ def build_datamodule(cfg: RunConfig) -> pl.LightningDataModule:
 
 def build_module(cfg: RunConfig, dm: Any, total_steps: int) -> pl.LightningModule:
     from attnlab.lit import ClassifierModule, LanguageModelModule
+    from attnlab.lit.generation import ConditionalLMModule, Seq2SeqModule
 
     model_cfg = dataclasses.replace(cfg.model, vocab_size=dm.tokenizer_vocab_size, init_from=None, untie=False)
     module: pl.LightningModule
-    if dm.spec.is_lm:
+    objective = objective_of(cfg)
+    if objective != "classify":
         ids = dm.special_ids
         special = tuple(i for i in (ids.pad, ids.cls, ids.sep, ids.mask, ids.unk) if i is not None)
-        module = LanguageModelModule(model_cfg, cfg.train, total_steps, objective=cfg.task.objective,
-                                     special_ids=special, mask_id=ids.mask)
+        kw: dict[str, Any] = {"special_ids": special, "mask_id": ids.mask}
+        if objective == "seq2seq" and not dm.spec.is_lm:
+            module = Seq2SeqModule(model_cfg, cfg.train, total_steps, gen_examples=cfg.task.gen_examples,
+                                   target_length=cfg.task.target_length, **kw)
+        elif objective == "conditional_lm":
+            module = ConditionalLMModule(model_cfg, cfg.train, total_steps, num_labels=len(dm.spec.labels), **kw)
+        else:
+            module = LanguageModelModule(model_cfg, cfg.train, total_steps, objective=objective, **kw)
     else:
         module = ClassifierModule(model_cfg, cfg.task.name, cfg.train, total_steps)
     if cfg.model.init_from:
@@ -100,6 +129,21 @@ def build_module(cfg: RunConfig, dm: Any, total_steps: int) -> pl.LightningModul
 def train_run(cfg: RunConfig, out_dir: str | Path | None = None, callbacks: list[pl.Callback] | None = None,
               logger: Any = None, progress: bool = True, checkpoint_path: str | Path | None = None) -> dict[str, Any]:
     """Train and evaluate one config; returns the record (and writes it to `out_dir` when given)."""
+    module, dm, record = fit(cfg, callbacks, logger, progress, checkpoint_path)
+    if objective_of(cfg) == "conditional_lm":
+        from attnlab.generation_eval import condition_agreement
+
+        record["metrics"].update(condition_agreement(cfg, module, dm, progress))
+    if getattr(module, "samples", None):
+        record["samples"] = module.samples
+    if out_dir is not None:
+        write_record(record, out_dir)
+    return record
+
+
+def fit(cfg: RunConfig, callbacks: list[pl.Callback] | None = None, logger: Any = None, progress: bool = True,
+        checkpoint_path: str | Path | None = None) -> tuple[Any, Any, dict[str, Any]]:
+    """Train + final validation → (module, datamodule, record)."""
     quiet_lightning()
     if cfg.task.max_length > cfg.model.max_len:
         raise ConfigError(f"task.max_length={cfg.task.max_length} exceeds model.max_len={cfg.model.max_len}: "
@@ -128,10 +172,7 @@ def train_run(cfg: RunConfig, out_dir: str | Path | None = None, callbacks: list
         Path(checkpoint_path).parent.mkdir(parents=True, exist_ok=True)
         trainer.save_checkpoint(str(checkpoint_path))
         dm.tokenizer.save(str(Path(checkpoint_path).parent / "tokenizer.json"))  # the vocab the weights belong to
-    record = make_record(cfg, module, trainer, time.time() - started)
-    if out_dir is not None:
-        write_record(record, out_dir)
-    return record
+    return module, dm, make_record(cfg, module, trainer, time.time() - started)
 
 
 def make_record(cfg: RunConfig, module: Any, trainer: pl.Trainer, wall_time_s: float) -> dict[str, Any]:

@@ -1,0 +1,240 @@
+"""Markdown and PNG reports from the benchmark JSON (the JSON is the record; these only format it)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "—"
+        return f"{value:.{digits}g}" if abs(value) < 10 ** digits else f"{value:,.0f}"
+    return str(value)
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def provenance(data: dict[str, Any]) -> str:
+    m = data["machine"]
+    commit = m["attnlab_commit"] + (" (working tree has uncommitted changes)" if m.get("worktree_dirty") else "")
+    return "\n".join([
+        f"- command: `{data['command']}`",
+        f"- machine: {m['cpu_model']}, {m['cores']} cores, torch threads {m['torch_threads']}, device {m['device']}",
+        f"- versions: python {m['python']}, torch {m['torch']}, transformers {m['transformers']}",
+        f"- attnlab commit: {commit}; date {m['date']}; wall time {data.get('wall_time_s', 0):.0f} s",
+    ])
+
+
+def targets_table(targets: Sequence[dict[str, Any]]) -> str:
+    return table(["target", "goal", "measured", "status", "detail"],
+                 [[t["name"], t["goal"], t["measured"], f"**{t['status']}**", t["detail"]] for t in targets])
+
+
+# ---- attention ----------------------------------------------------------------------------------
+def _short(status: str) -> str:
+    return status.split("(")[0].strip()  # "skipped: too big (~9 GiB ...)" → "skipped: too big"
+
+
+def _cell(row: dict[str, Any] | None, key: str) -> str:
+    """A table cell: the number, or why there is none (skipped / not measured)."""
+    if row is None:
+        return "—"
+    if row["status"] != "ok":
+        return _short(row["status"])
+    if key in row:
+        return _fmt(row[key])
+    return _short(row.get("memory_status", "—"))
+
+
+def _by_layer(rows: Sequence[dict[str, Any]]) -> dict[str, dict[int, dict[str, Any]]]:
+    out: dict[str, dict[int, dict[str, Any]]] = {}
+    for r in rows:
+        out.setdefault(r["layer"], {})[r["T"]] = r
+    return out
+
+
+def attention_markdown(data: dict[str, Any]) -> str:
+    cfg = data["config"]
+    lengths = sorted(cfg["lengths"])
+    layers = _by_layer(data["rows"])
+    names = list(data["layers"])
+    label = {n: f"{n} (ref)" if data["layers"][n] == "reference" else n for n in names}
+    ratio_keys = ["dot/sdpa", "dot/explicit_softmax", "dot/hf_bert", "linear/dot", "linear/explicit_linear"]
+    other_keys = sorted({k for r in data["ratios"].values() for k in r} - set(ratio_keys))
+    out = [
+        "# attnlab bench attention", "", provenance(data), "",
+        f"One attention layer, batch {cfg['batch']}, d_model {cfg['d_model']}, {cfg['n_heads']} heads, fp32, "
+        "bidirectional, no padding, dropout 0. Time: forward+backward (grads freed before each call), median "
+        f"over up to {cfg['repeats']} rounds in which every layer runs once (order rotated); a ratio A/B is the "
+        "median of the per-round ratios. References (same Linear projections): `sdpa` = raw "
+        "F.scaled_dot_product_attention, `explicit_softmax` = softmax(QKᵀ/√d)V, `hf_bert` = transformers "
+        "BertSelfAttention (SDPA) + BertSelfOutput.dense, `explicit_linear` = O(T²) normalised-kernel form. "
+        f"Peak memory: {data['memory_method']}. Skips: a layer whose T×T tensors would exceed "
+        f"{cfg['memory_budget_gib']:g} GiB is skipped (too big); a layer no target needs is skipped (too slow) when "
+        f"its time per call, extrapolated ∝ T² from the previous T, exceeds {cfg['max_call_s']:g} s. When one "
+        f"round would take over {cfg['length_budget_s']:g} s / {cfg['repeats']}, a length gets fewer rounds "
+        f"(at least {cfg['min_repeats']}).", "",
+        "## Targets", "", targets_table(data["targets"]), "",
+        "## Forward+backward time (ms)", "",
+        table(["layer", *[f"T={t}" for t in lengths]],
+              [[label[n], *[_cell(layers.get(n, {}).get(t), "time_ms") for t in lengths]] for n in names]), "",
+        "## Ratios vs the references (time A / time B; < 1 means A is faster)", "",
+        table(["T", *ratio_keys], [[t, *[data["ratios"].get(str(t), {}).get(k) for k in ratio_keys]]
+                                   for t in lengths]), "",
+    ]
+    if other_keys:
+        out += ["## Other variants vs dot (time ratio)", "",
+                table(["T", *other_keys], [[t, *[data["ratios"].get(str(t), {}).get(k) for k in other_keys]]
+                                           for t in lengths]), ""]
+    out += ["## Peak memory of one forward+backward (MiB above the resting process)", "",
+            table(["layer", *[f"T={t}" for t in lengths]],
+                  [[label[n], *[_cell(layers.get(n, {}).get(t), "peak_mib") for t in lengths]] for n in names]), "",
+            "## Linear attention memory growth", "", _memory_growth(layers, lengths), "",
+            "## Causal decoding (per generated token, after L tokens)", "", _decode_table(data["decode"]), ""]
+    return "\n".join(out)
+
+
+def _memory_growth(layers: dict[str, dict[int, dict[str, Any]]], lengths: list[int]) -> str:
+    rows, prev = [], None
+    for t in lengths:
+        mem = {n: layers.get(n, {}).get(t, {}).get("peak_mib") for n in ("linear", "dot", "explicit_softmax")}
+        growth: float | None = mem["linear"] / prev if mem["linear"] and prev else None
+        rows.append([t, mem["linear"], growth, mem["dot"], mem["explicit_softmax"]])
+        prev = mem["linear"]
+    return table(["T", "linear MiB", "× previous T", "dot MiB", "explicit softmax MiB"], rows)
+
+
+def _decode_table(decode: dict[str, Any]) -> str:
+    rows = decode["rows"]
+    if not rows:
+        return "not measured"
+    model = decode["model"]
+    out = []
+    for level, prefix in (("model", "model"), ("attention layer", "attn")):
+        names = [k.removesuffix(" ms/token") for k in rows[0] if k.startswith(prefix + ":") and k.endswith("ms/token")]
+        if not names:
+            continue
+        ratios = [k for k in rows[0] if k.startswith(prefix + " ") and "/" in k]
+        head = ["L", *[f"{n} ms/token" for n in names], *ratios, *[f"{n} state MiB" for n in names]]
+        body = [[r["L"], *[r[f"{n} ms/token"] for n in names], *[r[k] for k in ratios],
+                 *[r[f"{n} state MiB"] for n in names]] for r in rows]
+        out += [f"### {level}", "", table(head, body), ""]
+    note = (f"`model:*` = CausalLM.prefill(L random tokens), then {rows[0]['steps']} × CausalLM.step, timed "
+            f"({model['n_layers']} layers, pre-norm, d_ff {model['d_ff']}, vocab {model['vocab_size']}, "
+            f"batch {decode['batch']}). " if isinstance(model, dict) else f"Model level {model}. ")
+    note += ("`attn:*` = one attention layer's own prefill/step; `attn:dot_prealloc_ref` = a bench-only dot "
+             "step writing into a preallocated KV buffer instead of torch.cat. State = bytes of the decoding "
+             "cache (all layers for `model:*`). A ratio is time A / time B.")
+    return note + "\n\n" + "\n".join(out)
+
+
+def attention_plot(data: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    layers = _by_layer(data["rows"])
+    fig, axes = plt.subplots(1, 3, figsize=(20, 6.5))
+    for ax, key, title in ((axes[0], "time_ms", "forward+backward time (ms)"),
+                           (axes[1], "peak_mib", "peak memory of fwd+bwd (MiB)")):
+        for name, per_t in layers.items():
+            pts = sorted((t, r[key]) for t, r in per_t.items() if r.get(key))
+            if pts:
+                ref = data["layers"][name] == "reference"
+                width = 2.6 if name in ("dot", "linear") else 1.2
+                ax.plot(*zip(*pts), "--" if ref else "-", marker="o", ms=3, lw=width,
+                        label=f"{name} (ref)" if ref else name)
+        ax.set(xscale="log", yscale="log", xlabel="sequence length T", title=title)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=8, loc="upper left")
+    rows = data["decode"]["rows"]
+    for key in [k for k in (rows[0] if rows else {}) if k.endswith(" ms/token")]:
+        axes[2].plot([r["L"] for r in rows], [r[key] for r in rows], marker="o",
+                     ls="-" if key.startswith("model") else ":", label=key.removesuffix(" ms/token"))
+    axes[2].set(xscale="log", yscale="log", xlabel="tokens already decoded L",
+                title="causal decoding: time per token (ms)")
+    axes[2].grid(True, which="both", alpha=0.3)
+    axes[2].legend(fontsize=8)
+    m, c = data["machine"], data["config"]
+    fig.suptitle(f"attnlab attention benchmark — B={c['batch']}, d_model={c['d_model']}, heads={c['n_heads']}, "
+                 f"fp32, {m['device']} ({m['cpu_model']}, {m['torch_threads']} threads), torch {m['torch']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_attention_report(data: dict[str, Any], out: Path) -> None:
+    (out / "attention.md").write_text(attention_markdown(data))
+    attention_plot(data, out / "attention.png")
+
+
+# ---- train --------------------------------------------------------------------------------------
+def train_markdown(data: dict[str, Any]) -> str:
+    cfg = data["config"]
+    sizes = data["sizes"]
+    out = [
+        "# attnlab bench train", "", provenance(data), "",
+        f"Full models (embeddings → {cfg['n_layers']} layers → pooler → classifier), attention `{cfg['attention']}`, "
+        f"{cfg['n_heads']} heads, d_ff = {cfg['d_ff_mult']}·d_model, vocab {cfg['vocab_size']}, sequence length "
+        f"{cfg['seq_len']} (no padding), batch {cfg['batch']}, dropout 0, fp32; one step = forward, cross-entropy, "
+        f"backward, AdamW. The two models and a {cfg['matmul_size']}³ fp32 matmul loop run once per round, "
+        f"{cfg['repeats']} rounds after 2 warm-up rounds, order rotated; medians, ratios = median of per-round ratios.",
+        "", f"MFU formula: {data['mfu_formula']} (Kaplan et al. 2020; PaLM App. B: the 12·L·T·d term is QKᵀ and AV).",
+        "", "## Targets", "", targets_table(data["targets"]), "",
+        "## Training throughput and MFU", "",
+        table(["d_model", "params (attnlab / HF)", "attnlab tokens/s", "HF BERT tokens/s", "attnlab / HF",
+               "attnlab MFU", "HF MFU", "GFLOP/step", "matmul peak GFLOP/s (median / best)"],
+              [[r["d_model"], f"{r['attnlab']['params']:,} / {r['hf_bert']['params']:,}",
+                r["attnlab"]["tokens_per_s"], r["hf_bert"]["tokens_per_s"], r["attnlab/hf_bert tokens_per_s"],
+                f"{100 * r['attnlab']['mfu']:.1f}%", f"{100 * r['hf_bert']['mfu']:.1f}%",
+                r["attnlab"]["gflops_per_step"], f"{r['matmul_gflops']:.0f} / {r['matmul_gflops_best']:.0f}"]
+               for r in sizes]), "",
+        "## Platform overhead (one real trial vs a bare loop)", "", _overhead_section(data["overhead"]), "",
+    ]
+    for tg in data["targets"]:
+        if "profile" in tg:
+            out += [f"## Profile behind `{tg['name']}` ({tg['status']})", ""]
+            for name, ops in tg["profile"].items():
+                out += [f"{name}:", "", table(["op", "self ms", "share", "calls"],
+                                              [[o["op"], o["self_ms"], f"{100 * o['share']:.1f}%", o["calls"]]
+                                               for o in ops]), ""]
+    return "\n".join(out)
+
+
+def _overhead_section(overhead: dict[str, Any]) -> str:
+    if overhead.get("status") != "ok":
+        return str(overhead.get("status"))
+    task, model, train = overhead["config"]["task"], overhead["config"]["model"], overhead["config"]["train"]
+    lines = [
+        f"Task {task['name']} (real data, max_train_examples {task['max_train_examples']}, max_length "
+        f"{task['max_length']}), model d_model {model['d_model']}, {model['n_layers']} layers, batch "
+        f"{train['batch_size']}, {overhead['steps']} steps + one dev evaluation. Platform = "
+        "optuna.create_study (RDBStorage, sqlite in a temp dir) + study.optimize(n_trials=1) whose objective "
+        f"starts a W&B offline run ({'included' if overhead['wandb_included'] else 'NOT included'}) and calls "
+        "runner.train_run with the WandbCallback. Bare = the same TaskDataModule batches, model, AdamW + "
+        "schedule + grad clipping, dev evaluation, in a plain loop. Run order: " + ", ".join(overhead["order"]) + ".",
+        "",
+        table(["run", "side", "wall s", "in training steps s", "steps", "dev accuracy"],
+              [[i + 1, r["side"], r["wall_s"], r["train_step_s"], r["steps"], r["val/accuracy"]]
+               for i, r in enumerate(overhead["runs"])]),
+        "",
+        f"Median wall: platform {overhead['platform_wall_s']:.1f} s vs bare {overhead['bare_wall_s']:.1f} s → "
+        f"**{overhead['ratio']:.3f}×** ({overhead['fixed_overhead_s']:+.1f} s); time inside training steps "
+        f"{overhead['step_time_ratio']:.3f}×.",
+    ]
+    return "\n".join(lines)
+
+
+def write_train_report(data: dict[str, Any], out: Path) -> None:
+    (out / "train.md").write_text(train_markdown(data))

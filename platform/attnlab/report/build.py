@@ -1,0 +1,37 @@
+"""`build_report`: every file of one ablation's report, from (meta, records, speed)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from attnlab.report.data import compute
+from attnlab.report.export import export_inputs
+from attnlab.report.html import render_html
+from attnlab.report.leaderboard import write_csv
+from attnlab.report.markdown import render_markdown
+from attnlab.report.plots import plot_cost, plot_scores, plot_speed
+
+
+def build_report(
+    meta: Mapping[str, Any],
+    records: Sequence[Mapping[str, Any]],
+    out_dir: Path | str,
+    speed: Sequence[Mapping[str, Any]] | None = None,
+) -> list[Path]:
+    """Write leaderboard.csv/.md, scores.png, cost.png (speed.png with `speed`), report.html,
+    records.jsonl, meta.json (speed.json); return their paths. `load_exported(out_dir)` gives the
+    inputs back, so the same report can be rebuilt without rerunning anything."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = compute(meta, records, speed)
+    plots = [plot_scores(data, out_dir / "scores.png"), plot_cost(data, out_dir / "cost.png")]
+    if speed:
+        plots.append(plot_speed(speed, out_dir / "speed.png"))
+    csv_path = write_csv(data.rows, data.grid.tasks, out_dir / "leaderboard.csv")
+    md_path = out_dir / "leaderboard.md"
+    md_path.write_text(render_markdown(data, [p.name for p in plots]), encoding="utf-8")
+    html_path = out_dir / "report.html"
+    html_path.write_text(render_html(data, plots), encoding="utf-8")
+    return [csv_path, md_path, *plots, html_path, *export_inputs(meta, records, out_dir, speed)]

@@ -1,0 +1,53 @@
+"""Export the inputs of a report (records.jsonl, meta.json, speed.json) and load them back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+RECORDS, META, SPEED = "records.jsonl", "meta.json", "speed.json"
+
+
+def export_inputs(
+    meta: Mapping[str, Any],
+    records: Sequence[Mapping[str, Any]],
+    out_dir: Path,
+    speed: Sequence[Mapping[str, Any]] | None = None,
+) -> list[Path]:
+    """Write the records exactly as given (one JSON object per line, key order kept), meta.json
+    and, when given, speed.json."""
+    paths = [out_dir / RECORDS, out_dir / META]
+    paths[0].write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    paths[1].write_text(json.dumps(meta, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    if speed is not None:
+        paths.append(out_dir / SPEED)
+        paths[2].write_text(json.dumps(list(speed), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return paths
+
+
+def load_exported(
+    path: Path | str,
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]] | None]:
+    """(meta, records, speed) from an exported report folder or its records.jsonl (meta.json and
+    speed.json are read from the same folder; speed is None when there is no speed.json)."""
+    path = Path(path)
+    records_path = path / RECORDS if path.is_dir() else path
+    folder = records_path.parent
+    if not records_path.is_file():
+        raise FileNotFoundError(f"{records_path} not found: pass a report folder or its {RECORDS}")
+    if not (folder / META).is_file():
+        raise FileNotFoundError(f"{folder / META} not found: it must sit next to {records_path.name}")
+    records = []
+    for number, line in enumerate(records_path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{records_path}, line {number}: not JSON ({error.msg})") from None
+    meta = json.loads((folder / META).read_text(encoding="utf-8"))
+    speed_path = folder / SPEED
+    speed = json.loads(speed_path.read_text(encoding="utf-8")) if speed_path.is_file() else None
+    return meta, records, speed

@@ -1,0 +1,195 @@
+"""The results grid (rows × tasks × seeds) built from trial records, and per-seed metrics on it.
+
+A *metric function* maps the cells of one (row, seed) — {task: record} — to one number, or None
+when a cell it needs is missing or not finite. Every aggregate in the report (task score, GLUE /
+CLUE score, overall score) is such a function, evaluated per seed and then averaged over seeds, so
+that differences between rows can be paired by seed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from attnlab.tasks import get_task
+from attnlab.tasks.metrics import CLUE_SCORE_TASKS, GLUE_SCORE_TASKS
+from attnlab.tasks.spec import LOWER_IS_BETTER
+
+Record = Mapping[str, Any]
+Cells = Mapping[str, Record]  # task -> record, for one (row, seed)
+MetricFn = Callable[[Cells], "float | None"]
+
+CLUE_COUNTED = (*CLUE_SCORE_TASKS, "cmnli")  # as `clue_score`: CMNLI may stand in for OCNLI
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str  # "score", "glue", "clue", "glue/sst2", "lm/wikitext2:perplexity", ...
+    label: str  # for tables and axes
+    fn: MetricFn
+    higher_is_better: bool = True
+
+
+def is_lm(task: str) -> bool:
+    return get_task(task).is_lm
+
+
+def task_metric_key(task: str) -> str:
+    """The record key of a task's official number: val/score, or val/perplexity for LM corpora."""
+    return "val/perplexity" if is_lm(task) else "val/score"
+
+
+def finite(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def cell_value(cells: Cells, task: str, key: str | None = None) -> float | None:
+    record = cells.get(task)
+    if record is None:
+        return None
+    return finite(record.get("metrics", {}).get(key or task_metric_key(task)))
+
+
+def mean_of_tasks(tasks: Sequence[str]) -> MetricFn:
+    """Per seed: the unweighted mean of the tasks' scores, or None unless every task has one."""
+
+    def fn(cells: Cells) -> float | None:
+        values = [cell_value(cells, task) for task in tasks]
+        if not tasks or any(v is None for v in values):
+            return None
+        return math.fsum(v for v in values if v is not None) / len(values)
+
+    return fn
+
+
+def glue_tasks(tasks: Sequence[str]) -> list[str]:
+    """The GLUE tasks run that count toward the GLUE score (BERT convention: WNLI excluded)."""
+    return [
+        t for t in tasks if get_task(t).benchmark == "glue" and get_task(t).short_name in GLUE_SCORE_TASKS
+    ]
+
+
+def clue_tasks(tasks: Sequence[str]) -> list[str]:
+    return [t for t in tasks if get_task(t).benchmark == "clue" and get_task(t).short_name in CLUE_COUNTED]
+
+
+def overall_tasks(tasks: Sequence[str]) -> list[str]:
+    """Classification tasks averaged into the overall score: those counted by a benchmark score
+    (so WNLI is left out), or every classification task when none is counted."""
+    counted = set(glue_tasks(tasks)) | set(clue_tasks(tasks))
+    classification = [t for t in tasks if not is_lm(t)]
+    return [t for t in classification if t in counted] or classification
+
+
+def primary_metric(tasks: Sequence[str]) -> Metric:
+    """What the leaderboard ranks by: the overall score, or, for an LM-only grid, the first LM
+    corpus's perplexity."""
+    counted = overall_tasks(tasks)
+    if counted:
+        return Metric("score", f"overall score ({len(counted)} tasks)", mean_of_tasks(counted))
+    lm = [t for t in tasks if is_lm(t)]
+    if not lm:
+        raise ValueError("the report needs at least one task")
+    return task_metric(lm[0], "perplexity")
+
+
+def task_metric(task: str, metric: str = "score") -> Metric:
+    """One task's metric per seed: "score" is its official number (perplexity for LM corpora);
+    any other name reads `val/<name>` from the record."""
+    spec = get_task(task)
+    name = ("perplexity" if spec.is_lm else "score") if metric == "score" else metric
+    key = f"val/{name}"
+
+    def fn(cells: Cells) -> float | None:
+        return cell_value(cells, spec.name, key)
+
+    higher = name not in LOWER_IS_BETTER
+    label = f"{spec.name} {name}" + ("" if higher else " (lower is better)")
+    return Metric(f"{spec.name}:{name}", label, fn, higher)
+
+
+def claim_metric(tasks: Sequence[str], metric: str = "score", task: str | None = None) -> Metric:
+    """The metric a claim is judged on: a task's metric when `task` is given, otherwise "score"
+    (the primary metric), "glue" / "glue_score", "clue" / "clue_score", or "perplexity" (first LM task)."""
+    if task is not None:
+        return task_metric(task, metric)
+    if metric == "score":
+        return primary_metric(tasks)
+    if metric in ("glue", "glue_score", "clue", "clue_score"):
+        bench = metric.split("_")[0]
+        counted = glue_tasks(tasks) if bench == "glue" else clue_tasks(tasks)
+        return Metric(bench, f"{bench.upper()} score", mean_of_tasks(counted))
+    lm = [t for t in tasks if is_lm(t)]
+    if metric == "perplexity" and lm:
+        return task_metric(lm[0], "perplexity")
+    raise ValueError(f"unknown claim metric {metric!r} (without a task): use score, glue, clue or perplexity")
+
+
+@dataclass
+class Grid:
+    """Trial records indexed by (row, seed) → {task: record}; the last record of a cell wins."""
+
+    rows: list[str]
+    tasks: list[str]
+    seeds: list[int]
+    cells: dict[tuple[str, int], dict[str, Record]]
+    issues: list[str] = field(default_factory=list)  # data problems the report must state
+
+    @classmethod
+    def build(cls, meta: Mapping[str, Any], records: Sequence[Record]) -> Grid:
+        rows = list(meta.get("rows") or [])
+        tasks = [get_task(t).name for t in meta.get("tasks") or []]
+        seeds = [int(s) for s in meta.get("seeds") or []]
+        cells: dict[tuple[str, int], dict[str, Record]] = {}
+        duplicates = 0
+        for record in records:
+            row, task, seed = str(record["row"]), get_task(record["task"]).name, int(record["seed"])
+            # Never drop data the meta did not announce: unknown rows, tasks and seeds are appended.
+            rows += [row] if row not in rows else []
+            tasks += [task] if task not in tasks else []
+            seeds += [seed] if seed not in seeds else []
+            by_task = cells.setdefault((row, seed), {})
+            duplicates += task in by_task
+            by_task[task] = record
+        grid = cls(rows, tasks, seeds, cells)
+        if duplicates:
+            grid.issues.append(
+                f"{duplicates} duplicate record(s) for the same cell: the last one given counts."
+            )
+        missing = [(r, t, s) for r in rows for t in tasks for s in seeds if t not in cells.get((r, s), {})]
+        if missing:
+            listed = ", ".join(f"{r} × {t} × seed {s}" for r, t, s in missing[:20])
+            more = f" and {len(missing) - 20} more" if len(missing) > 20 else ""
+            grid.issues.append(f"{len(missing)} missing cell(s) (crashed or not run): {listed}{more}.")
+        bad = [
+            (r, t, s) for (r, s), by_task in cells.items() for t in by_task if cell_value(by_task, t) is None
+        ]
+        if bad:
+            listed = ", ".join(f"{r} × {t} × seed {s}" for r, t, s in bad[:20])
+            grid.issues.append(f"{len(bad)} cell(s) without a finite value are left out: {listed}.")
+        return grid
+
+    def per_seed(self, row: str, fn: MetricFn) -> dict[int, float]:
+        """{seed: value} over the seeds where `fn` is defined for this row."""
+        values = {}
+        for seed in self.seeds:
+            value = fn(self.cells.get((row, seed), {}))
+            if value is not None:
+                values[seed] = value
+        return values
+
+    def paired_diffs(self, row: str, vs: str | None, fn: MetricFn) -> list[float]:
+        """Per-seed differences row − vs over the seeds where both rows have a value."""
+        if vs is None:
+            return []
+        a, b = self.per_seed(row, fn), self.per_seed(vs, fn)
+        return [a[s] - b[s] for s in self.seeds if s in a and s in b]
+
+    def row_records(self, row: str) -> list[Record]:
+        return [rec for (r, _), by_task in self.cells.items() if r == row for rec in by_task.values()]

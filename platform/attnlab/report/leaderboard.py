@@ -1,0 +1,168 @@
+"""Leaderboard and "paper vs here" rows as plain data, and the CSV export.
+
+Everything is computed from the trial records; `tables.py` turns these rows into text.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from attnlab.report.grid import (
+    Grid,
+    Metric,
+    MetricFn,
+    Record,
+    claim_metric,
+    clue_tasks,
+    glue_tasks,
+    primary_metric,
+    task_metric,
+)
+from attnlab.report.stats import Expect, mean_std, rank, t_interval, verdict
+
+COST_KEYS = {"params": "params", "train_tokens_per_s": "train_tokens_per_s", "peak_mem_mib": "peak_mem_mb"}
+
+
+def summary(values: Sequence[float]) -> dict[str, Any]:
+    mean, std, n = mean_std(values)
+    return {"mean": mean, "std": std, "n": n}
+
+
+def diff_summary(diffs: Sequence[float]) -> dict[str, Any]:
+    mean, lo, hi, n = t_interval(diffs)
+    return {"mean": mean, "lo": lo, "hi": hi, "n": n}
+
+
+def paired_diff(
+    records: Sequence[Record], row: str, vs: str, metric_fn: MetricFn
+) -> tuple[float | None, float | None, float | None, int]:
+    """Mean of the per-seed differences row − vs and its 95% t interval: (mean, lo, hi, n).
+
+    `metric_fn` maps one (row, seed)'s {task: record} to a number (see `grid.py`); only seeds
+    where both rows have a value are paired. lo and hi are None for n < 2.
+    """
+    grid = Grid.build({}, records)
+    return t_interval(grid.paired_diffs(row, vs, metric_fn))
+
+
+def _cost_mean(records: Sequence[Record], key: str) -> float | None:
+    values = []
+    for record in records:
+        value = record.get("cost", {}).get(key)
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            values.append(float(value))
+    return mean_std(values)[0]
+
+
+def grid_leaderboard(grid: Grid, baseline: str | None) -> list[dict[str, Any]]:
+    primary = primary_metric(grid.tasks)
+    benchmarks = {"glue": glue_tasks(grid.tasks), "clue": clue_tasks(grid.tasks)}
+    rows: list[dict[str, Any]] = []
+    for name in grid.rows:
+        tasks = {}
+        for task in grid.tasks:
+            metric = task_metric(task)
+            tasks[task] = summary(list(grid.per_seed(name, metric.fn).values()))
+            tasks[task]["lower_is_better"] = not metric.higher_is_better
+        scores = {}
+        for bench, counted in benchmarks.items():
+            if counted:
+                scores[bench] = summary(
+                    list(grid.per_seed(name, claim_metric(grid.tasks, bench).fn).values())
+                )
+                scores[bench]["tasks"] = counted
+        overall = summary(list(grid.per_seed(name, primary.fn).values()))
+        records = grid.row_records(name)
+        row: dict[str, Any] = {
+            "row": name,
+            "baseline": name == baseline,
+            "tasks": tasks,
+            "benchmarks": scores,
+        }
+        row["overall"] = overall
+        row.update({out: _cost_mean(records, key) for out, key in COST_KEYS.items()})
+        if row["params"] is not None:
+            row["params"] = round(row["params"])  # a count; the mean over task heads is not fractional
+        has_baseline = baseline in grid.rows and name != baseline
+        row["diff"] = diff_summary(grid.paired_diffs(name, baseline, primary.fn)) if has_baseline else None
+        rows.append(row)
+    ranks = rank([r["overall"]["mean"] for r in rows], primary.higher_is_better)
+    for row, position in zip(rows, ranks):
+        row["rank"] = position
+    return rows
+
+
+def leaderboard_rows(meta: Mapping[str, Any], records: Sequence[Record]) -> list[dict[str, Any]]:
+    """One dict per ablation row, in meta order (rows only seen in the records follow):
+
+    row, baseline (bool), rank (1 = best primary score; None without one),
+    tasks: {task: {mean, std, n, lower_is_better}},
+    benchmarks: {"glue"|"clue": {mean, std, n, tasks}} for the benchmarks present,
+    overall: {mean, std, n} of the primary metric (see `grid.primary_metric`),
+    params, train_tokens_per_s, peak_mem_mib (means over the row's trials),
+    diff: {mean, lo, hi, n} of row − baseline on the primary metric, paired by seed (None for the baseline).
+    """
+    return grid_leaderboard(Grid.build(meta, records), meta.get("baseline"))
+
+
+def grid_claims(grid: Grid, meta: Mapping[str, Any]) -> list[dict[str, Any]]:
+    paper = meta.get("paper_numbers") or {}
+    out = []
+    for claim in meta.get("claims") or []:
+        row, vs = claim["row"], claim.get("vs") or meta.get("baseline")
+        expect: Expect = claim.get("expect", "better")
+        metric: Metric = claim_metric(grid.tasks, claim.get("metric") or "score", claim.get("task"))
+        diff = diff_summary(grid.paired_diffs(row, vs, metric.fn)) if row in grid.rows else diff_summary([])
+        out.append(
+            {
+                "text": claim.get("text", ""),
+                "row": row,
+                "vs": vs,
+                "expect": expect,
+                "metric": metric.label,
+                "higher_is_better": metric.higher_is_better,
+                "paper_row": paper.get(row),
+                "paper_vs": paper.get(vs),
+                "diff": diff,
+                "verdict": verdict(diff["lo"], diff["hi"], expect, metric.higher_is_better, diff["n"]),
+            }
+        )
+    return out
+
+
+def claim_rows(meta: Mapping[str, Any], records: Sequence[Record]) -> list[dict[str, Any]]:
+    """One dict per meta claim: text, row, vs, expect, metric (label), higher_is_better, paper_row,
+    paper_vs, diff {mean, lo, hi, n} (row − vs paired by seed) and verdict."""
+    return grid_claims(Grid.build(meta, records), meta)
+
+
+def csv_columns(tasks: Sequence[str], benchmarks: Sequence[str]) -> list[str]:
+    columns = ["rank", "row", "baseline"]
+    for task in tasks:
+        columns += [f"{task} mean", f"{task} std", f"{task} n"]
+    for bench in benchmarks:
+        columns += [f"{bench} score mean", f"{bench} score std", f"{bench} score n"]
+    columns += ["overall mean", "overall std", "overall n", "params", "train_tokens_per_s", "peak_mem_mib"]
+    return [*columns, "diff mean", "diff ci95 lo", "diff ci95 hi", "diff n"]
+
+
+def write_csv(rows: Sequence[Mapping[str, Any]], tasks: Sequence[str], path: Path) -> Path:
+    """Numbers at full precision, one column per statistic; empty where undefined."""
+    benchmarks = [b for b in ("glue", "clue") if rows and b in rows[0]["benchmarks"]]
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(csv_columns(tasks, benchmarks))
+        for row in rows:
+            line: list[Any] = [row["rank"], row["row"], int(row["baseline"])]
+            for cell in [*(row["tasks"][t] for t in tasks), *(row["benchmarks"][b] for b in benchmarks)]:
+                line += [cell["mean"], cell["std"], cell["n"]]
+            overall, diff = row["overall"], row["diff"] or {}
+            line += [overall["mean"], overall["std"], overall["n"]]
+            line += [row["params"], row["train_tokens_per_s"], row["peak_mem_mib"]]
+            line += [diff.get("mean"), diff.get("lo"), diff.get("hi"), diff.get("n")]
+            writer.writerow(["" if v is None else v for v in line])
+    return path

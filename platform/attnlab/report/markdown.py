@@ -1,0 +1,60 @@
+"""The Markdown report (leaderboard.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from attnlab.report.data import ReportData, compute
+from attnlab.report.grid import Record
+from attnlab.report.tables import (
+    CODE_LABELS,
+    NOTHING_HAND_TYPED,
+    VERDICT_RULE,
+    Table,
+    claims_table,
+    footnotes,
+    header_lines,
+    leaderboard_table,
+    speed_table,
+)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(table: Table) -> str:
+    header, body = table
+    lines = ["| " + " | ".join(_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in body]
+    return "\n".join(lines)
+
+
+def render_markdown(data: ReportData, plots: Sequence[str] = ()) -> str:
+    meta = data.meta
+    out = [f"# {meta.get('title') or meta.get('name') or 'attnlab report'}", ""]
+    for label, value in header_lines(meta, len(data.records)):
+        out.append(f"- {label}: `{value}`" if label in CODE_LABELS else f"- {label}: {value}")
+    out += ["", f"> {NOTHING_HAND_TYPED}", "", "## Leaderboard", ""]
+    out += [markdown_table(leaderboard_table(data.grid, data.rows, data.baseline)), ""]
+    out += [f"- {note}" for note in footnotes(data.grid, data.rows)]
+    if data.claims:
+        out += ["", "## Paper vs here", "", markdown_table(claims_table(data.claims)), "", VERDICT_RULE]
+    if plots:
+        out += ["", "## Plots", ""] + [f"![{name}]({name})" for name in plots]
+    if data.speed:
+        out += ["", "## Speed and memory", "", markdown_table(speed_table(data.speed))]
+    if data.notes:
+        out += ["", "## Notes", ""] + [f"- {note}" for note in data.notes]
+    return "\n".join(out) + "\n"
+
+
+def format_markdown(
+    meta: Mapping[str, Any],
+    records: Sequence[Record],
+    speed: Sequence[Mapping[str, Any]] | None = None,
+    plots: Sequence[str] = (),
+) -> str:
+    """The whole leaderboard.md text; `plots` are image file names to link (relative to the .md)."""
+    return render_markdown(compute(meta, records, speed), plots)

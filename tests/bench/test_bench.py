@@ -1,0 +1,132 @@
+"""`attnlab bench`: both benchmarks end to end at a tiny size (files and fields, never the numbers),
+the reference layers against the variants they stand for, and the measuring tools themselves."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from attnlab.attention import ATTENTION, AttentionDims, build_attention
+from attnlab.bench.cli import add_parser, attention_config, main
+from attnlab.bench.common import peak_memory_mib, rss_peak_supported, time_rounds
+from attnlab.bench.decode import PreallocatedKVDecoder
+from attnlab.bench.references import REFERENCES, build_reference
+from attnlab.model.masks import AttentionMask
+
+TARGET_STATUS = {"PASS", "MISS", "N/A"}
+MACHINE_KEYS = {"cpu_model", "cores", "torch", "transformers", "attnlab_commit", "date", "device"}
+
+
+def test_attention_bench_tiny(tmp_path: Path) -> None:
+    assert main(["attention", "--tiny", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "attention.json").read_text())
+    assert set(data["machine"]) >= MACHINE_KEYS and data["machine"]["transformers"]
+    assert data["command"].startswith("python -m attnlab.bench attention") and "--lengths 16 32 64" in data["command"]
+    measured = {(r["layer"], r["T"]) for r in data["rows"] if r["status"] == "ok"}
+    for name in [*ATTENTION, *REFERENCES]:
+        for t in (16, 32, 64):
+            assert (name, t) in measured, (name, t)
+    assert all("time_ms" in r and "peak_mib" in r for r in data["rows"] if r["status"] == "ok")
+    for length in ("16", "32", "64"):
+        assert {"dot/sdpa", "dot/explicit_softmax", "dot/hf_bert", "linear/dot", "linear/explicit_linear",
+                "talking_heads/dot"} <= set(data["ratios"][length])
+    decode = data["decode"]
+    assert [r["L"] for r in decode["rows"]] == [16, 32, 64]
+    assert {"model:dot ms/token", "model:linear ms/token", "attn:dot.step ms/token", "model dot/linear",
+            "model:dot state MiB"} <= set(decode["rows"][0])
+    names = {t["name"]: t for t in data["targets"]}
+    assert set(names) == {"dot_vs_sdpa", "linear_vs_dot", "linear_memory", "decode_flat", "decode_linear_vs_dot"}
+    assert all(t["status"] in TARGET_STATUS and t["goal"] for t in data["targets"])
+    assert names["dot_vs_sdpa"]["status"] in ("PASS", "MISS")
+    md = (tmp_path / "attention.md").read_text()
+    for heading in ("## Targets", "dot/sdpa", "dot/hf_bert", "linear/dot", "Linear attention memory growth",
+                    "Causal decoding", data["command"]):
+        assert heading in md
+    assert "**PASS**" in md or "**MISS**" in md
+    assert (tmp_path / "attention.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_train_bench_tiny(tmp_path: Path, data_root: Path) -> None:
+    code = main(["train", "--tiny", "--data-root", str(data_root), "--out", str(tmp_path)])
+    assert code == 0
+    data = json.loads((tmp_path / "train.json").read_text())
+    assert set(data["machine"]) >= MACHINE_KEYS
+    assert "python -m attnlab.bench train" in data["command"] and "--tiny" in data["command"]
+    (size,) = data["sizes"]
+    for side in ("attnlab", "hf_bert"):
+        assert {"tokens_per_s", "mfu", "params", "linear_weights", "step_ms"} <= set(size[side])
+    assert size["attnlab"]["linear_weights"] == size["hf_bert"]["linear_weights"]  # same size, same matmul work
+    assert "attnlab/hf_bert tokens_per_s" in size and size["matmul_gflops"] > 0
+    overhead = data["overhead"]
+    assert overhead["status"] == "ok" and overhead["wandb_included"]
+    assert [r["side"] for r in overhead["runs"]] == ["bare", "platform"]
+    assert all(r["steps"] == 3 for r in overhead["runs"])
+    assert {t["name"] for t in data["targets"]} == {"train_vs_hf_bert", "mfu", "platform_overhead"}
+    assert all(t["status"] in ("PASS", "MISS") for t in data["targets"])
+    md = (tmp_path / "train.md").read_text()
+    assert "MFU formula" in md and "Platform overhead" in md and ("**PASS**" in md or "**MISS**" in md)
+
+
+def _dims(t: int = 7) -> AttentionDims:
+    return AttentionDims(d_model=16, n_heads=4, key_size=4, value_size=4, max_len=t)
+
+
+@pytest.mark.parametrize(("reference", "variant"), [("sdpa", "dot"), ("explicit_softmax", "dot"),
+                                                      ("hf_bert", "dot"), ("explicit_linear", "linear")])
+def test_reference_matches_its_variant(reference: str, variant: str) -> None:
+    """Each reference computes what it claims: same weights → same output as the variant."""
+    torch.manual_seed(0)
+    layer: Any = build_attention(variant, _dims()).double().eval()
+    ref: Any = build_reference(reference, 16, 4).double().eval()
+    with torch.no_grad():
+        for name in ("query", "key", "value", "output"):
+            src = getattr(layer.proj, name)
+            if reference == "hf_bert":
+                dst = ref.output if name == "output" else getattr(ref.attention, name)
+            else:
+                dst = getattr(ref.proj, name)
+            dst.weight.copy_(src.weight)
+            dst.bias.copy_(src.bias)
+    x = torch.randn(2, 7, 16, dtype=torch.float64)
+    mask = AttentionMask("bidirectional")
+    torch.testing.assert_close(ref(x, mask), layer(x, mask))
+
+
+def test_preallocated_kv_cache_matches_dot_step() -> None:
+    torch.manual_seed(0)
+    layer: Any = build_attention("dot", _dims(12)).double().eval()
+    prefix, tokens = torch.randn(2, 5, 16, dtype=torch.float64), torch.randn(3, 2, 1, 16, dtype=torch.float64)
+    _, state = layer.prefill(prefix, AttentionMask("causal"))
+    ref = PreallocatedKVDecoder(layer, prefix, capacity=8)
+    for x_t in tokens:
+        out, state = layer.step(x_t, state, "causal")
+        torch.testing.assert_close(ref.step(x_t), out)
+
+
+@pytest.mark.skipif(not rss_peak_supported(), reason="needs Linux /proc/self/clear_refs")
+def test_peak_memory_sees_an_allocation_and_no_phantom() -> None:
+    cpu = torch.device("cpu")
+    mib = peak_memory_mib(lambda: torch.ones(64 * 2**20 // 4).sum(), cpu)  # a 64 MiB buffer, freed at once
+    assert 60 <= mib <= 80, mib
+    assert peak_memory_mib(lambda: None, cpu) < 8  # nothing allocated: no phantom peak from earlier
+
+
+def test_time_rounds_rotates_the_order() -> None:
+    calls: list[str] = []
+    fns = {n: (lambda n=n: calls.append(n)) for n in "abc"}
+    times = time_rounds(fns, rounds=3, device=torch.device("cpu"), warmup=0)
+    assert calls == list("abcbcacab") and all(len(v) == 3 for v in times.values())
+
+
+def test_cli_parser_and_recorded_command() -> None:
+    parser = argparse.ArgumentParser(prog="attnlab")
+    add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["bench", "attention", "--tiny", "--lengths", "8", "16", "--long"])
+    cfg = attention_config(args)
+    assert cfg.lengths == (8, 16, 8192) and cfg.d_model == 32  # explicit options beat --tiny defaults
+    assert cfg.command.startswith("attnlab bench attention --lengths 8 16 8192 --batch 2")
