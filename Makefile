@@ -8,7 +8,7 @@ ATTNLAB_DATA ?= $(abspath ../shared/data)
 export ATTNLAB_DATA
 export WANDB_MODE ?= offline
 
-.PHONY: setup run test lint clean
+.PHONY: setup run smoke test lint clean
 
 $(BIN)/attnlab: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ $(BIN)/attnlab: pyproject.toml
 setup: $(BIN)/attnlab
 
 run: setup
+	$(BIN)/attnlab reproduce synthesizer --preset cpu
+
+smoke: setup
 	$(BIN)/attnlab smoke
 
 test: setup

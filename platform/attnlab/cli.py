@@ -181,8 +181,27 @@ def cmd_report(args: argparse.Namespace) -> int:
                    f"--preset {args.preset}", 0)
 
 
+def cmd_generate(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from attnlab.generate import load_generator
+    from attnlab.model.generation import GenerationConfig
+
+    cfg = GenerationConfig(max_new_tokens=args.max_new_tokens, strategy=args.strategy, temperature=args.temperature,
+                           top_k=args.top_k, top_p=args.top_p, num_beams=args.num_beams, seed=args.seed)
+    try:
+        gen = load_generator(args.checkpoint)
+        for prompt in args.prompt or [""]:
+            for i in range(args.num_samples):
+                print(gen(prompt, cfg if i == 0 else dataclasses.replace(cfg, seed=args.seed + i), label=args.label))
+    except (ValueError, FileNotFoundError) as e:
+        print(f"attnlab generate: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"list": cmd_list, "smoke": cmd_smoke, "run": cmd_run, "sweep": cmd_sweep, "reproduce": cmd_reproduce,
-                                                          "report": cmd_report}
+                                                          "report": cmd_report, "generate": cmd_generate}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -226,6 +245,18 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out")
     rep.add_argument("--wandb", default="offline", choices=["offline", "online", "off", "auto"])
     rep.add_argument("--wandb-project")
+    gn = sub.add_parser("generate", help="generate text from a causal LM / UniLM seq2seq / CLN checkpoint")
+    gn.add_argument("checkpoint", help="attnlab .ckpt (tokenizer.json beside it) or a Hugging Face GPT-2 directory")
+    gn.add_argument("--prompt", action="append", help="prompt (seq2seq: the source); repeatable")
+    gn.add_argument("--label", help="condition label (label-conditioned CLN models)")
+    gn.add_argument("--strategy", default="greedy", choices=["greedy", "sample", "beam"])
+    gn.add_argument("--max-new-tokens", type=int, default=32)
+    gn.add_argument("--temperature", type=float, default=1.0)
+    gn.add_argument("--top-k", type=int, default=0)
+    gn.add_argument("--top-p", type=float, default=1.0)
+    gn.add_argument("--num-beams", type=int, default=4)
+    gn.add_argument("--num-samples", type=int, default=1)
+    gn.add_argument("--seed", type=int, default=0)
     return p
 
 

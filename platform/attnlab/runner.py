@@ -109,7 +109,8 @@ def build_module(cfg: RunConfig, dm: Any, total_steps: int) -> pl.LightningModul
             module = Seq2SeqModule(model_cfg, cfg.train, total_steps, gen_examples=cfg.task.gen_examples,
                                    target_length=cfg.task.target_length, **kw)
         elif objective == "conditional_lm":
-            module = ConditionalLMModule(model_cfg, cfg.train, total_steps, num_labels=len(dm.spec.labels), **kw)
+            module = ConditionalLMModule(model_cfg, cfg.train, total_steps, num_labels=len(dm.spec.labels),
+                                         label_names=tuple(dm.spec.labels), **kw)
         else:
             module = LanguageModelModule(model_cfg, cfg.train, total_steps, objective=objective, **kw)
     else:

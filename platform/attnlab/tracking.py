@@ -161,8 +161,9 @@ def start_run(cfg: TrackingConfig, *, name: str, group: str, job_type: str, tags
         settings = wandb.Settings(
             init_timeout=cfg.init_timeout_s,
             login_timeout=cfg.init_timeout_s,  # bounds an interactive key prompt
-            # Online, the non-quiet login banner looks the user up with a separate 10 s HTTP timeout.
-            quiet=mode == "online",
+            # Quiet: no per-trial banner in a sweep's output; online, the non-quiet login banner also
+            # looks the user up with a separate 10 s HTTP timeout. Run dirs are in the trial records.
+            quiet=True,
         )
         run = wandb.init(
             mode="online" if mode == "online" else "offline",  # passed in code, so WANDB_MODE cannot override it

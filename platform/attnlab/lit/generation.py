@@ -102,12 +102,14 @@ class ConditionalLMModule(LanguageModelModule):
     """Causal LM with Conditional LayerNorm; the condition is a learned embedding of the label."""
 
     def __init__(self, model_cfg: ModelConfig | dict[str, Any], train_cfg: TrainConfig | dict[str, Any],
-                 total_steps: int, num_labels: int = 2, **kw: Any) -> None:
+                 total_steps: int, num_labels: int = 2, label_names: tuple[str, ...] = (), **kw: Any) -> None:
         cfg = from_dict(ModelConfig, model_cfg)
         if cfg.condition_size <= 0:
             cfg = dataclasses.replace(cfg, condition_size=cfg.d_model)
+        kw.pop("objective", None)
         super().__init__(cfg, train_cfg, total_steps, objective="causal", **kw)
         self.hparams["num_labels"] = num_labels
+        self.hparams["label_names"] = list(label_names)
         self.label_embedding = nn.Embedding(num_labels, cfg.condition_size)
         nn.init.normal_(self.label_embedding.weight, 0.0, 1.0)
         self.num_labels = num_labels
