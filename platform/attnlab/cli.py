@@ -148,7 +148,7 @@ def _report(abl: object, r: object, study: object, out_dir: object, tracking: ob
     if not records:
         print("no finished cell yet: nothing to report", file=sys.stderr)
         return code or 1
-    meta = rp.report_meta(abl, r, command)  # type: ignore[arg-type]
+    meta = rp.report_meta(abl, r, command, Path(str(out_dir)))  # type: ignore[arg-type]
     speed = rp.speed_rows(abl, r, Path(str(out_dir))) if getattr(r, "speed_bench", None) else None  # type: ignore[arg-type]
     paths = rp.write_report(meta, records, Path(str(out_dir)), speed, tracking)
     done, total, _ = rp.cell_status(study, r)  # type: ignore[arg-type]

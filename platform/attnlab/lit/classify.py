@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
 
 from attnlab.config import ModelConfig, TrainConfig, from_dict, to_dict
-from attnlab.lit.common import Throughput, build_optimizer, check_finite
+from attnlab.lit.common import AttnlabModule, check_finite
 from attnlab.model import SequenceClassifier
 from attnlab.tasks import TaskSpec, get_task
 from attnlab.tasks.metrics import build_metrics, task_score
@@ -27,7 +26,9 @@ def val_metric_names(spec: TaskSpec) -> list[str]:
     return [*names, "val/score", "val/loss"]
 
 
-class ClassifierModule(pl.LightningModule):
+class ClassifierModule(AttnlabModule):
+    model: SequenceClassifier
+
     def __init__(self, model_cfg: ModelConfig | dict[str, Any], task: str, train_cfg: TrainConfig | dict[str, Any],
                  total_steps: int) -> None:
         super().__init__()
@@ -43,8 +44,6 @@ class ClassifierModule(pl.LightningModule):
         self.split_names = list(self.spec.val_splits)
         self.val_metrics = nn.ModuleList(build_metrics(self.spec) for _ in self.split_names)
         self.val_losses: list[list[Tensor]] = [[] for _ in self.split_names]
-        self.throughput = Throughput()
-        self.last_val: dict[str, float] = {}
 
     def metrics_for(self, split_index: int) -> MetricCollection:
         return cast(MetricCollection, self.val_metrics[split_index])
@@ -58,20 +57,11 @@ class ClassifierModule(pl.LightningModule):
             return F.mse_loss(logits.float(), labels.float())
         return F.cross_entropy(logits.float(), labels)
 
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        self.throughput.start()
-
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         loss = self.loss(self(batch), batch["labels"])
         check_finite(loss, self.global_step)
         self.log("train/loss", loss, prog_bar=True)
         return loss
-
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        self.throughput.stop(int(batch["attention_mask"].sum()))
-        if self.global_step % max(1, self.train_cfg.log_every_n_steps) == 0:
-            self.log("train/tokens_per_s", self.throughput.tokens_per_s)
-            self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"])
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
         logits = self(batch)
@@ -97,7 +87,3 @@ class ClassifierModule(pl.LightningModule):
             values[f"attn/{k}"] = v
         self.last_val = values
         self.log_dict(values, prog_bar=False, add_dataloader_idx=False)
-
-    def configure_optimizers(self) -> Any:
-        opt, sched = build_optimizer(self.model, self.train_cfg, self.total_steps)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

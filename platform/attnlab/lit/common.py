@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
+import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
@@ -70,3 +72,30 @@ class Throughput:
     @property
     def tokens_per_s(self) -> float:
         return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+class AttnlabModule(pl.LightningModule):
+    """What every attnlab LightningModule shares: throughput accounting and its logging, and the
+    AdamW + warm-up/linear-decay optimizer. Subclasses set `model`, `train_cfg`, `total_steps`."""
+
+    model: nn.Module
+    train_cfg: TrainConfig
+    total_steps: int
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.throughput = Throughput()
+        self.last_val: dict[str, float] = {}
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        self.throughput.start()
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self.throughput.stop(int(batch["attention_mask"].sum()))
+        if self.global_step % max(1, self.train_cfg.log_every_n_steps) == 0:
+            self.log("train/tokens_per_s", self.throughput.tokens_per_s)
+            self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"])
+
+    def configure_optimizers(self) -> Any:
+        opt, sched = build_optimizer(self.model, self.train_cfg, self.total_steps)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -13,13 +13,12 @@ import dataclasses
 import math
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from attnlab.config import ModelConfig, TrainConfig, from_dict, to_dict
-from attnlab.lit.common import Throughput, build_optimizer, check_finite
+from attnlab.lit.common import AttnlabModule, check_finite
 from attnlab.model import CausalLM, MaskedLM
 
 OBJECTIVE_MASK = {"mlm": "bidirectional", "causal": "causal", "seq2seq": "prefix"}
@@ -50,7 +49,7 @@ def next_token_labels(batch: dict[str, Tensor], objective: str) -> Tensor:
     return target.masked_fill(~keep, -100)
 
 
-class LanguageModelModule(pl.LightningModule):
+class LanguageModelModule(AttnlabModule):
     def __init__(self, model_cfg: ModelConfig | dict[str, Any], train_cfg: TrainConfig | dict[str, Any],
                  total_steps: int, objective: str = "causal", special_ids: tuple[int, ...] = (0,), mask_id: int = 0,
                  mlm_prob: float = 0.15) -> None:
@@ -67,11 +66,9 @@ class LanguageModelModule(pl.LightningModule):
         self.train_cfg, self.total_steps = train_cfg, total_steps
         self.special, self.mask_id, self.mlm_prob = list(special_ids), mask_id, mlm_prob
         self.vocab_size = model_cfg.vocab_size
-        self.throughput = Throughput()
         self._nll = torch.zeros(())
         self._count = torch.zeros(())
         self._correct = torch.zeros(())
-        self.last_val: dict[str, float] = {}
 
     def token_nll(self, batch: dict[str, Tensor], generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """Summed NLL, number of predicted tokens, number predicted correctly."""
@@ -88,21 +85,12 @@ class LanguageModelModule(pl.LightningModule):
         correct = (flat.argmax(-1) == labels.reshape(-1)) & valid
         return nll, valid.sum(), correct.sum()
 
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        self.throughput.start()
-
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         nll, count, _ = self.token_nll(batch)
         loss = nll / count.clamp(min=1)
         check_finite(loss, self.global_step)
         self.log("train/loss", loss, prog_bar=True)
         return loss
-
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        self.throughput.stop(int(batch["attention_mask"].sum()))
-        if self.global_step % max(1, self.train_cfg.log_every_n_steps) == 0:
-            self.log("train/tokens_per_s", self.throughput.tokens_per_s)
-            self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"])
 
     def on_validation_epoch_start(self) -> None:
         self._nll, self._count, self._correct = (torch.zeros((), device=self.device) for _ in range(3))
@@ -122,7 +110,3 @@ class LanguageModelModule(pl.LightningModule):
                   "val/accuracy": float(self._correct) / n}
         self.last_val = values
         self.log_dict(values)
-
-    def configure_optimizers(self) -> Any:
-        opt, sched = build_optimizer(self.model, self.train_cfg, self.total_steps)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

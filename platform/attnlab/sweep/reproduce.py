@@ -156,13 +156,13 @@ def format_plan(abl: AblationConfig, r: Resolved, study: optuna.Study | None) ->
     return "\n".join(lines)
 
 
-def report_meta(abl: AblationConfig, r: Resolved, command: str) -> dict[str, Any]:
+def report_meta(abl: AblationConfig, r: Resolved, command: str, out: Path | None = None) -> dict[str, Any]:
     import datetime as dt
 
     import attnlab
     from attnlab.runner import git_commit
 
-    out = Path("results") / abl.name
+    out = out or Path("results") / abl.name
     return {
         "name": abl.name, "title": abl.title, "paper": abl.paper, "preset": r.preset, "command": command,
         "attnlab_version": attnlab.__version__, "git_commit": git_commit(),

@@ -18,10 +18,10 @@ from torch.utils.data import DataLoader
 from attnlab.tasks.batching import BucketBatchSampler, Collator, EncodedSplit, encode_examples
 from attnlab.tasks.loading import Source, load_split
 from attnlab.tasks.spec import TaskSpec, get_task
-from attnlab.tasks.tokenizer import SpecialIds, build_tokenizer, load_pretrained_tokenizer, special_ids
+from attnlab.tasks.tokenizer import HasTokenizer, build_tokenizer, load_pretrained_tokenizer
 
 
-class TaskDataModule(pl.LightningDataModule):
+class TaskDataModule(HasTokenizer, pl.LightningDataModule):
     """Data for one classification/regression task.
 
     `max_train_examples` / `max_eval_examples` keep a random subset drawn with `subset_seed`
@@ -104,14 +104,7 @@ class TaskDataModule(pl.LightningDataModule):
                 examples = self._load(name, self.max_eval_examples)
                 self.val_splits[name] = encode_examples(self.spec, self.tokenizer, examples, self.max_length)
 
-    @property
-    def special_ids(self) -> SpecialIds:
-        return special_ids(self._require(self.tokenizer, "tokenizer"))
 
-    @property
-    def tokenizer_vocab_size(self) -> int:
-        """Size of the embedding table the model needs (may differ a little from `vocab_size`)."""
-        return self._require(self.tokenizer, "tokenizer").get_vocab_size()
 
     def _require(self, value: Any, what: str) -> Any:
         if value is None:

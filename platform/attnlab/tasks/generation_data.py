@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 
 from attnlab.tasks.loading import Source, load_examples
 from attnlab.tasks.spec import TaskSpec, get_task
-from attnlab.tasks.tokenizer import SpecialIds, build_tokenizer, load_pretrained_tokenizer, special_ids
+from attnlab.tasks.tokenizer import HasTokenizer, build_tokenizer, load_pretrained_tokenizer
 
 Pair = tuple[list[int], list[int], int, int]  # input ids, token types, condition/label, example index
 
@@ -31,7 +31,7 @@ def _plain(tokenizer: Tokenizer) -> Tokenizer:
     return copy
 
 
-class GenerationDataModule(pl.LightningDataModule):
+class GenerationDataModule(HasTokenizer, pl.LightningDataModule):
     """`objective` is "seq2seq" or "conditional_lm"; batches add `index` (B,) and, for
     conditional_lm, `labels` (B,) = the condition class."""
 
@@ -94,17 +94,7 @@ class GenerationDataModule(pl.LightningDataModule):
         ids, types, _, _ = self.splits[split][index]
         return ids[: types.index(1)] if 1 in types else ids[:1]
 
-    @property
-    def special_ids(self) -> SpecialIds:
-        if self.tokenizer is None:
-            raise RuntimeError("tokenizer is not ready: call setup() first")
-        return special_ids(self.tokenizer)
 
-    @property
-    def tokenizer_vocab_size(self) -> int:
-        if self.tokenizer is None:
-            raise RuntimeError("tokenizer is not ready: call setup() first")
-        return self.tokenizer.get_vocab_size()
 
     def collate(self, items: list[Pair]) -> dict[str, torch.Tensor]:
         t = max(len(i[0]) for i in items)

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from attnlab.tasks.batching import Batch
 from attnlab.tasks.loading import Source, load_split
 from attnlab.tasks.spec import TaskSpec, get_task
-from attnlab.tasks.tokenizer import SpecialIds, build_tokenizer, load_pretrained_tokenizer, special_ids
+from attnlab.tasks.tokenizer import HasTokenizer, build_tokenizer, load_pretrained_tokenizer, special_ids
 
 
 def pack_blocks(tokenizer: Tokenizer, documents: Sequence[str], block_size: int) -> torch.Tensor:
@@ -49,7 +49,7 @@ def collate_blocks(items: Sequence[tuple[torch.Tensor, ...]]) -> Batch:
     }
 
 
-class LMDataModule(pl.LightningDataModule):
+class LMDataModule(HasTokenizer, pl.LightningDataModule):
     """`max_train_examples` / `max_eval_examples` count documents, kept as a seeded subset."""
 
     def __init__(
@@ -123,17 +123,7 @@ class LMDataModule(pl.LightningDataModule):
             documents = self._documents(self.val_split_names[0], self.max_eval_examples)
             self.val_blocks = pack_blocks(self.tokenizer, documents, self.max_length)
 
-    @property
-    def special_ids(self) -> SpecialIds:
-        if self.tokenizer is None:
-            raise RuntimeError("tokenizer is not ready: call setup() first")
-        return special_ids(self.tokenizer)
 
-    @property
-    def tokenizer_vocab_size(self) -> int:
-        if self.tokenizer is None:
-            raise RuntimeError("tokenizer is not ready: call setup() first")
-        return self.tokenizer.get_vocab_size()
 
     def train_dataloader(self) -> DataLoader[Any]:
         if self.train_blocks is None:

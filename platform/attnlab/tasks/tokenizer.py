@@ -167,3 +167,23 @@ def build_tokenizer(
     tokenizer.save(str(tmp))
     os.replace(tmp, path)  # atomic: concurrent trial workers never read a half-written file
     return tokenizer
+
+
+class HasTokenizer:
+    """Data modules that own a tokenizer (built in setup()) expose these two properties."""
+
+    tokenizer: Tokenizer | None
+
+    def _ready_tokenizer(self) -> Tokenizer:
+        if self.tokenizer is None:
+            raise RuntimeError("tokenizer is not ready: call setup() first")
+        return self.tokenizer
+
+    @property
+    def special_ids(self) -> SpecialIds:
+        return special_ids(self._ready_tokenizer())
+
+    @property
+    def tokenizer_vocab_size(self) -> int:
+        """Size of the embedding table the model needs (may differ a little from `vocab_size`)."""
+        return self._ready_tokenizer().get_vocab_size()
