@@ -57,27 +57,32 @@ def feature_map(x: Tensor, kind: str) -> Tensor:
     return torch.softmax(x, dim=-1)
 
 
+def with_ones(v: Tensor) -> Tensor:
+    """(…, T, dv) → (…, T, dv + 1): the extra column of ones makes every product with the values
+    also produce the normaliser, so numerator and denominator come out of one matmul."""
+    return F.pad(v, (0, 1), value=1.0)
+
+
+def split_num_den(out: Tensor, eps: float) -> Tensor:
+    return out[..., :-1] / (out[..., -1:] + eps)
+
+
 def linear_noncausal(q: Tensor, k: Tensor, v: Tensor, eps: float) -> Tensor:
     """φq, φk (B, H, T, dk), v (B, H, T, dv) with padding keys already zeroed → (B, H, T, dv)."""
-    kv = k.transpose(-2, -1) @ v  # (B, H, dk, dv)
-    z = k.sum(dim=-2)  # (B, H, dk)
-    num = q @ kv  # (B, H, T, dv)
-    den = (q * z.unsqueeze(-2)).sum(-1, keepdim=True)  # (B, H, T, 1)
-    return num / (den + eps)
+    kv = k.transpose(-2, -1) @ with_ones(v)  # (B, H, dk, dv+1): Σ φk vᵀ and Σ φk side by side
+    return split_num_den(q @ kv, eps)  # (B, H, T, dv)
 
 
 def linear_causal_cumsum(q: Tensor, k: Tensor, v: Tensor, eps: float) -> Tensor:
-    """Prefix-sum form: S_i = Σ_{j<=i} φk_j v_jᵀ materialised for every i."""
-    s = torch.einsum("bhtk,bhtv->bhtkv", k, v).cumsum(dim=2)  # (B, H, T, dk, dv)
-    z = k.cumsum(dim=2)  # (B, H, T, dk)
-    num = torch.einsum("bhtk,bhtkv->bhtv", q, s)
-    den = (q * z).sum(-1, keepdim=True)
-    return num / (den + eps)
+    """Prefix-sum form: S_i = Σ_{j<=i} φk_j [v_j, 1]ᵀ materialised for every i (a reference)."""
+    s = torch.einsum("bhtk,bhtv->bhtkv", k, with_ones(v)).cumsum(dim=2)  # (B, H, T, dk, dv+1)
+    return split_num_den(torch.einsum("bhtk,bhtkv->bhtv", q, s), eps)
 
 
 def linear_causal_chunked(q: Tensor, k: Tensor, v: Tensor, eps: float, chunk: int) -> Tensor:
     """Chunked causal form: exact lower-triangular attention within chunks, running state across."""
     b, h, t, dk = q.shape
+    v = with_ones(v)
     dv = v.shape[-1]
     n = -(-t // chunk)
     pad = n * chunk - t
@@ -85,19 +90,12 @@ def linear_causal_chunked(q: Tensor, k: Tensor, v: Tensor, eps: float, chunk: in
         q, k, v = (F.pad(a, (0, 0, 0, pad)) for a in (q, k, v))
     qc = q.view(b, h, n, chunk, dk)  # (B, H, N, C, dk)
     kc = k.view(b, h, n, chunk, dk)
-    vc = v.view(b, h, n, chunk, dv)
-    tril = torch.ones(chunk, chunk, dtype=torch.bool, device=q.device).tril()
-    a = (qc @ kc.transpose(-2, -1)).masked_fill(~tril, 0.0)  # (B, H, N, C, C)
-    num = a @ vc  # (B, H, N, C, dv)
-    den = a.sum(-1, keepdim=True)  # (B, H, N, C, 1)
-    s = kc.transpose(-2, -1) @ vc  # (B, H, N, dk, dv) per-chunk state
-    z = kc.sum(dim=-2)  # (B, H, N, dk)
-    s_prev = s.cumsum(dim=2) - s  # exclusive: state of all earlier chunks
-    z_prev = z.cumsum(dim=2) - z
-    num = num + qc @ s_prev
-    den = den + (qc * z_prev.unsqueeze(-2)).sum(-1, keepdim=True)
-    out = num / (den + eps)  # (B, H, N, C, dv)
-    return out.reshape(b, h, n * chunk, dv)[:, :, :t]
+    vc = v.view(b, h, n, chunk, dv)  # (B, H, N, C, dv+1)
+    tril = torch.ones(chunk, chunk, dtype=q.dtype, device=q.device).tril()
+    out = ((qc @ kc.transpose(-2, -1)) * tril) @ vc  # (B, H, N, C, dv+1): within-chunk part
+    s = kc.transpose(-2, -1) @ vc  # (B, H, N, dk, dv+1) per-chunk state
+    out = out + qc @ (s.cumsum(dim=2) - s)  # + the state of all earlier chunks (exclusive sum)
+    return split_num_den(out, eps).reshape(b, h, n * chunk, dv - 1)[:, :, :t]
 
 
 @register
@@ -136,9 +134,9 @@ class LinearAttention(Attention):
                     out_src = linear_noncausal(q, k * src, v * src, opts.eps)
                     out = torch.where(source, out_src, out)
             if opts.nan_guard:
-                bad = ~torch.isfinite(out)
-                self.nan_guard_events += bad.sum()  # stays on device: no sync per step
-                out = out.masked_fill(bad, 0.0)
+                # Count on device (no host sync per step), then zero the non-finite entries.
+                self.nan_guard_events += (~torch.isfinite(out)).sum()
+                out = torch.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
         # No attention-dropout here: there is no attention matrix to drop from.
         return self.proj.output(merge_heads(out.to(x.dtype)))  # (B, T, D)
 
@@ -177,7 +175,7 @@ class LinearAttention(Attention):
             s = s + k.transpose(-2, -1) @ v  # (B, H, dk, dv)
             z = z + k.squeeze(2)  # (B, H, dk)
             num = q @ s  # (B, H, 1, dv)
-            den = (q.squeeze(2) * z).sum(-1)[..., None, None]  # (B, H, 1, 1)
+            den = q @ z.unsqueeze(-1)  # (B, H, 1, 1)
             out = num / (den + self.options.eps)
         return self.proj.output(merge_heads(out.to(x_t.dtype))), (s, z)
 
