@@ -200,8 +200,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from attnlab.bench.cli import run
+
+    return run(args)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"list": cmd_list, "smoke": cmd_smoke, "run": cmd_run, "sweep": cmd_sweep, "reproduce": cmd_reproduce,
-                                                          "report": cmd_report, "generate": cmd_generate}
+                                                          "report": cmd_report, "generate": cmd_generate,
+                                                          "bench": cmd_bench}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -245,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out")
     rep.add_argument("--wandb", default="offline", choices=["offline", "online", "off", "auto"])
     rep.add_argument("--wandb-project")
+    from attnlab.bench.cli import add_parser as add_bench_parser
+
+    add_bench_parser(sub)
     gn = sub.add_parser("generate", help="generate text from a causal LM / UniLM seq2seq / CLN checkpoint")
     gn.add_argument("checkpoint", help="attnlab .ckpt (tokenizer.json beside it) or a Hugging Face GPT-2 directory")
     gn.add_argument("--prompt", action="append", help="prompt (seq2seq: the source); repeatable")
