@@ -81,3 +81,21 @@ def test_filter_logits_top_k_top_p() -> None:
     assert torch.isinf(filter_logits(logits, 2, 1.0)[0, 2:]).all()
     kept = ~torch.isinf(filter_logits(logits, 0, 0.7))
     assert kept.tolist() == [[True, True, False, False]]  # 0.64 < 0.7 needs the second token
+
+
+def test_kv_cache_growth_keeps_every_token() -> None:
+    """Past several buffer doublings (16 → 32 → 64), cached logits still equal the full recompute."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(vocab_size=40, max_len=80, d_model=16, n_heads=2, n_layers=1, d_ff=32, dropout=0.0,
+                      attention_dropout=0.0, mask="causal", norm_position="pre")
+    m = CausalLM(cfg).double().eval()
+    ids = torch.randint(0, 40, (2, 70), generator=torch.Generator().manual_seed(4))
+    full = m(ids)
+    logits, cache = m.prefill(ids[:, :3])
+    steps = [logits]
+    for t in range(3, 70):
+        logits, cache = m.step(ids[:, t : t + 1], cache)
+        steps.append(logits)
+    assert_close(torch.stack(steps, 1)[:, :-1], full[:, 2:69])
+    keys = cache.states[0].keys
+    assert keys.shape[2] >= 70 and cache.states[0].length == 70

@@ -6,7 +6,7 @@ Runs through `torch.nn.functional.scaled_dot_product_attention`, which picks a f
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -42,12 +42,37 @@ class DotAttention(Attention):
                                              is_causal=mask.is_causal and mask.key_padding is None)
         return self.proj.output(merge_heads(out)), (k, v)
 
-    def step(self, x_t: Tensor, state: tuple[Tensor, Tensor] | None, mask_kind: str) -> tuple[
-            Tensor, tuple[Tensor, Tensor]]:
-        """KV cache: the new query attends to every cached key (all earlier tokens) and itself."""
+    def step(self, x_t: Tensor, state: KVCache | tuple[Tensor, Tensor] | None, mask_kind: str) -> tuple[
+            Tensor, KVCache]:
+        """KV cache: the new query attends to every cached key (all earlier tokens) and itself.
+        Keys/values go into a preallocated buffer that doubles when full, so a step copies one
+        token, not the whole cache (a cache is consumed by `step`: keep no older copy around)."""
         q, k, v = self.proj.qkv(x_t)  # (B, H, 1, d)
-        if state is not None:
-            k = torch.cat([state[0], k], dim=2)  # (B, H, T+1, dk)
-            v = torch.cat([state[1], v], dim=2)
-        out = F.scaled_dot_product_attention(q, k, v)  # (B, H, 1, dv)
-        return self.proj.output(merge_heads(out)), (k, v)
+        if state is None:
+            state = KVCache(k[:, :, :0], v[:, :, :0], 0)
+        elif isinstance(state, tuple) and not isinstance(state, KVCache):  # straight from prefill
+            state = KVCache(state[0], state[1], state[0].shape[2])
+        cache = state.append(k, v)
+        out = F.scaled_dot_product_attention(q, *cache.view())  # (B, H, 1, dv)
+        return self.proj.output(merge_heads(out)), cache
+
+
+class KVCache(NamedTuple):
+    """Key/value buffers (B, H, capacity, d) of which the first `length` positions are filled."""
+
+    keys: Tensor
+    values: Tensor
+    length: int
+
+    def append(self, k: Tensor, v: Tensor) -> KVCache:
+        keys, values, n = self
+        if n + k.shape[2] > keys.shape[2]:  # grow geometrically: amortised O(1) copies per token
+            extra = max(n + k.shape[2], 2 * keys.shape[2], 16) - keys.shape[2]
+            keys = torch.cat([keys, keys.new_empty(*keys.shape[:2], extra, keys.shape[3])], dim=2)
+            values = torch.cat([values, values.new_empty(*values.shape[:2], extra, values.shape[3])], dim=2)
+        keys[:, :, n : n + k.shape[2]] = k
+        values[:, :, n : n + v.shape[2]] = v
+        return KVCache(keys, values, n + k.shape[2])
+
+    def view(self) -> tuple[Tensor, Tensor]:
+        return self.keys[:, :, : self.length], self.values[:, :, : self.length]

@@ -75,7 +75,8 @@ def _map_tensors(obj: Any, fn: Any) -> Any:
     if isinstance(obj, Tensor):
         return fn(obj)
     if isinstance(obj, tuple):
-        return tuple(_map_tensors(o, fn) for o in obj)
+        items = [_map_tensors(o, fn) for o in obj]
+        return type(obj)(*items) if hasattr(obj, "_fields") else tuple(items)  # keep NamedTuple states
     if isinstance(obj, list):
         return [_map_tensors(o, fn) for o in obj]
     if isinstance(obj, dict):
