@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ import torch
 
 from attnlab.attention import ATTENTION, AttentionDims, build_attention
 from attnlab.bench.cli import add_parser, attention_config, main
-from attnlab.bench.common import peak_memory_mib, rss_peak_supported, time_rounds
+from attnlab.bench.common import OtherLoad, peak_memory_mib, rss_peak_supported, time_rounds
 from attnlab.bench.decode import PreallocatedKVDecoder
 from attnlab.bench.references import REFERENCES, build_reference
 from attnlab.model.masks import AttentionMask
@@ -35,8 +37,10 @@ def test_attention_bench_tiny(tmp_path: Path) -> None:
     for length in ("16", "32", "64"):
         assert {"dot/sdpa", "dot/explicit_softmax", "dot/hf_bert", "linear/dot", "linear/explicit_linear",
                 "talking_heads/dot"} <= set(data["ratios"][length])
+    assert all("other_cpu_cores" in r for r in data["rows"] if r["status"] == "ok")  # how quiet the machine was
+    assert data["machine"]["model_code"]["sha256"] and data["machine"]["load_average"]["end"]
     decode = data["decode"]
-    assert [r["L"] for r in decode["rows"]] == [16, 32, 64]
+    assert decode["threads"] == 1 and [r["L"] for r in decode["rows"]] == [16, 32, 64]
     assert {"model:dot ms/token", "model:linear ms/token", "attn:dot.step ms/token", "model dot/linear",
             "model:dot state MiB"} <= set(decode["rows"][0])
     names = {t["name"]: t for t in data["targets"]}
@@ -114,6 +118,17 @@ def test_peak_memory_sees_an_allocation_and_no_phantom() -> None:
     mib = peak_memory_mib(lambda: torch.ones(64 * 2**20 // 4).sum(), cpu)  # a 64 MiB buffer, freed at once
     assert 60 <= mib <= 80, mib
     assert peak_memory_mib(lambda: None, cpu) < 8  # nothing allocated: no phantom peak from earlier
+
+
+@pytest.mark.skipif(not Path("/proc/stat").exists(), reason="needs Linux /proc")
+def test_other_load_is_a_core_count() -> None:
+    probe = OtherLoad()
+    probe.start()
+    end = time.monotonic() + 0.5
+    while time.monotonic() < end:  # keep one core busy ourselves: it must not count as other load
+        torch.ones(64).sum()
+    load = probe.stop()
+    assert load is not None and 0.0 <= load <= (os.cpu_count() or 1) + 0.25  # a rate in cores, tick-rounded
 
 
 def test_time_rounds_rotates_the_order() -> None:

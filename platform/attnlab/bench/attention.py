@@ -22,11 +22,15 @@ import torch
 
 from attnlab.bench import memory
 from attnlab.bench.common import (
+    OtherLoad,
+    load_average,
     machine_info,
     median,
+    model_code_state,
     paired_ratio,
     pick_device,
     time_rounds,
+    wait_for_quiet,
     write_json,
 )
 from attnlab.bench.layers import (
@@ -47,19 +51,23 @@ RATIO_PAIRS = (("dot", "sdpa"), ("dot", "explicit_softmax"), ("dot", "hf_bert"),
 @dataclass(frozen=True)
 class AttentionBenchConfig:
     lengths: tuple[int, ...] = DEFAULT_LENGTHS
-    batch: int = 4
+    batch: int = 2
     d_model: int = 256
     n_heads: int = 4
     repeats: int = 5  # timed rounds per length (fewer when one round exceeds length_budget_s / repeats)
     min_repeats: int = 3
-    length_budget_s: float = 60.0
+    length_budget_s: float = 40.0
     variants: tuple[str, ...] = ()  # () → every registered variant
     memory_budget_gib: float = 8.0  # skip layers whose T×T tensors would need more
-    max_call_s: float = 5.0  # skip non-core layers projected slower than this per call
+    max_call_s: float = 1.5  # skip non-core layers projected slower than this per call
     measure_memory: bool = True
     decode_lengths: tuple[int, ...] = ()  # () → lengths
-    decode_steps: int = 16  # tokens timed per round
+    decode_steps: int = 16  # tokens timed per call
+    decode_rounds: int = 7
+    decode_threads: int = 1  # intra-op threads while decoding (µs-sized ops; see decode.py)
     device: str = "auto"
+    threads: int = 0  # torch intra-op threads; 0 → torch's default (one per core)
+    wait_quiet_s: float = 0.0  # first wait up to this long for other processes to go quiet
     seed: int = 0
     command: str = ""  # the command line that reproduces this run (recorded, not used)
 
@@ -113,12 +121,16 @@ def _time_length(t: int, names: list[str], cfg: AttentionBenchConfig, device: to
     rounds = cfg.repeats
     if round_s * cfg.repeats > cfg.length_budget_s:
         rounds = max(min(cfg.min_repeats, cfg.repeats), int(cfg.length_budget_s / max(round_s, 1e-9)))
+    other = OtherLoad()
+    other.start()
     times = time_rounds(steps, rounds, device, warmup=0)
+    other_cores = other.stop()
+    log(f"[attention] T={t:<5d} other processes used {other_cores} cores on average while timing")
     for name, ts in times.items():
         ms = 1000 * median(ts)
         last[name] = (t, ms / 1000)
         rows.append({"layer": name, "T": t, "status": "ok", "time_ms": ms, "times_ms": [1000 * s for s in ts],
-                     "rounds": rounds, "reference": is_reference(name)})
+                     "rounds": rounds, "reference": is_reference(name), "other_cpu_cores": other_cores})
         log(f"[attention] T={t:<5d} {name:<30} {ms:10.2f} ms  (median of {rounds} interleaved rounds)")
     del steps
     gc.collect()
@@ -141,7 +153,7 @@ def _attach_memory(rows: list[dict[str, Any]], cfg: AttentionBenchConfig, device
                 results[(name, t)] = f"skipped: out of memory ({str(e)[:80]})"
     else:
         log(f"[attention] peak memory: {len(todo)} configurations in a child process")
-        results = memory.measure_in_child(todo, cfg.shape, cfg.seed)
+        results = memory.measure_in_child(todo, cfg.shape, cfg.seed, threads=torch.get_num_threads())
     for r in rows:
         value = results.get((r["layer"], r["T"]))
         if isinstance(value, float):
@@ -171,8 +183,12 @@ def run_attention_bench(cfg: AttentionBenchConfig, out_dir: Path | str, log: Log
 
     cfg.validate()
     device = pick_device(cfg.device)
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    if cfg.wait_quiet_s > 0:
+        wait_for_quiet(cfg.wait_quiet_s, log)
     names = layer_names(cfg.variants)
-    started = time.time()
+    started, load_at_start, code_at_start = time.time(), load_average(), model_code_state()
     rows: list[dict[str, Any]] = []
     ratios: dict[str, dict[str, float]] = {}
     last: dict[str, tuple[int, float]] = {}
@@ -186,7 +202,7 @@ def run_attention_bench(cfg: AttentionBenchConfig, out_dir: Path | str, log: Log
     data: dict[str, Any] = {
         "benchmark": "attention",
         "command": cfg.command,
-        "machine": machine_info(device),
+        "machine": machine_info(device, load_at_start, code_at_start),
         "config": {k: v for k, v in asdict(cfg).items() if k != "command"},
         "layers": {n: ("reference" if is_reference(n) else "attnlab") for n in names},
         "memory_method": (memory.METHOD_CUDA if device.type == "cuda" else memory.METHOD_CPU)

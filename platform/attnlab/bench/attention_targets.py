@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from attnlab.bench.common import format_ops, target, top_ops
+from attnlab.bench.common import contention_note, format_ops, target, top_ops
 from attnlab.bench.layers import build_layer, make_step
 
 if TYPE_CHECKING:
@@ -41,6 +41,10 @@ def _profile_text(profiles: dict[str, Any]) -> str:
     return "; ".join(f"{name}: {format_ops(ops[:3])}" for name, ops in profiles.items())
 
 
+def _other_load_at(rows: list[dict[str, Any]], t: int) -> float | None:
+    return next((r["other_cpu_cores"] for r in rows if r["T"] == t and r.get("other_cpu_cores") is not None), None)
+
+
 def _dot_vs_sdpa(ratios: dict[str, dict[str, float]], cfg: AttentionBenchConfig, device: torch.device) -> dict[str, Any]:
     goal = "dot ≤ 1.1× raw SDPA (same projections) fwd+bwd time, at every T"
     per_t = {int(t): r["dot/sdpa"] for t, r in ratios.items() if "dot/sdpa" in r}
@@ -50,6 +54,7 @@ def _dot_vs_sdpa(ratios: dict[str, dict[str, float]], cfg: AttentionBenchConfig,
     geo = math.exp(sum(math.log(v) for v in per_t.values()) / len(per_t))
     tg = target("dot_vs_sdpa", goal, per_t[worst_t], per_t[worst_t] <= 1.1,
                 f"worst T={worst_t}; geometric mean over T {geo:.3f}")
+    tg["judged_T"] = worst_t
     if tg["status"] == "MISS":
         tg["profile"] = _profile_layers(["dot", "sdpa"], worst_t, cfg, device)
         tg["detail"] += f"; profile at T={worst_t}: {_profile_text(tg['profile'])}"
@@ -63,6 +68,7 @@ def _linear_vs_dot(ratios: dict[str, dict[str, float]], cfg: AttentionBenchConfi
         return target("linear_vs_dot", goal, None, None, "linear or dot not measured")
     speedup = 1 / ratios[str(t)]["linear/dot"]
     tg = target("linear_vs_dot", goal, speedup, speedup >= 4.0, f"dot/linear time at T={t}{note}")
+    tg["judged_T"] = t
     if tg["status"] == "MISS":
         tg["profile"] = _profile_layers(["linear", "dot"], t, cfg, device)
         tg["detail"] += f"; profile: {_profile_text(tg['profile'])}"
@@ -105,9 +111,14 @@ def _decode_targets(decode: dict[str, Any], cfg: AttentionBenchConfig, device: t
     if speed["status"] == "MISS" or flat["status"] == "MISS":
         from attnlab.bench.decode import attention_level_calls, model_level_calls
 
-        fns, _ = (model_level_calls if level == "model" else attention_level_calls)(t, cfg, device)
-        with torch.no_grad():
-            speed["profile"] = {name: top_ops(fn) for name, fn in fns.items() if name in (dot_key, lin_key)}
+        threads = torch.get_num_threads()
+        torch.set_num_threads(cfg.decode_threads)  # profile under the timing's conditions
+        try:
+            with torch.no_grad():
+                fns, _ = (model_level_calls if level == "model" else attention_level_calls)(t, cfg, device)
+                speed["profile"] = {name: top_ops(fn) for name, fn in fns.items() if name in (dot_key, lin_key)}
+        finally:
+            torch.set_num_threads(threads)
         text = f"; profile ({cfg.decode_steps} tokens at L={t}): {_profile_text(speed['profile'])}"
         for tg in (flat, speed):
             if tg["status"] == "MISS":
@@ -115,10 +126,21 @@ def _decode_targets(decode: dict[str, Any], cfg: AttentionBenchConfig, device: t
     return [flat, speed]
 
 
+def add_contention_notes(targets: list[dict[str, Any]], data: dict[str, Any]) -> None:
+    """Caveat every timing target judged while other processes were busy (pure: reads `data` only)."""
+    threads = data["machine"]["torch_threads"]
+    for tg in targets:
+        if tg["name"] in ("dot_vs_sdpa", "linear_vs_dot") and tg.get("judged_T") is not None:
+            tg["detail"] += contention_note(_other_load_at(data["rows"], tg["judged_T"]), threads)
+        elif tg["name"].startswith("decode_"):
+            tg["detail"] += contention_note(data["decode"].get("other_cpu_cores"), data["decode"].get("threads", 1))
+
+
 def attention_targets(data: dict[str, Any], cfg: AttentionBenchConfig, device: torch.device,
                       log: Log) -> list[dict[str, Any]]:
     targets = [_dot_vs_sdpa(data["ratios"], cfg, device), _linear_vs_dot(data["ratios"], cfg, device),
                _linear_memory(data), *_decode_targets(data["decode"], cfg, device)]
+    add_contention_notes(targets, data)
     for tg in targets:
         measured = "n/a" if tg["measured"] is None else f"{tg['measured']:.3g}"
         log(f"[attention] target {tg['name']}: {tg['status']} ({measured}) — {tg['goal']}")

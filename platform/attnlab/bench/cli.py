@@ -13,7 +13,7 @@ import shlex
 from typing import Any
 
 DEFAULT_OUT = "results/bench"
-ATTENTION_DEFAULTS: dict[str, Any] = {"lengths": [128, 256, 512, 1024, 2048, 4096], "batch": 4, "d_model": 256,
+ATTENTION_DEFAULTS: dict[str, Any] = {"lengths": [128, 256, 512, 1024, 2048, 4096], "batch": 2, "d_model": 256,
                                       "heads": 4, "repeats": 5, "decode_steps": 16}
 ATTENTION_TINY: dict[str, Any] = {"lengths": [16, 32, 64], "batch": 2, "d_model": 32, "heads": 4, "repeats": 2,
                                   "decode_steps": 4}
@@ -44,10 +44,11 @@ def add_bench_commands(parser: argparse.ArgumentParser) -> None:
     at.add_argument("--repeats", type=int, help="timed interleaved rounds per length (default 5)")
     at.add_argument("--variants", nargs="+", help="registered variants to run (default: all)")
     at.add_argument("--memory-budget-gib", type=float, default=8.0, help="skip layers whose T×T tensors need more")
-    at.add_argument("--max-call-s", type=float, default=5.0,
+    at.add_argument("--max-call-s", type=float, default=1.5,
                     help="skip non-core layers projected slower than this per fwd+bwd call")
     at.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     at.add_argument("--decode-steps", type=int, help="tokens timed per decoding round (default 16)")
+    at.add_argument("--decode-threads", type=int, default=1, help="intra-op threads while decoding (default 1)")
     _common(at)
     tr = sub.add_parser("train", help="training tokens/s vs HF BERT, MFU, platform overhead vs a bare loop")
     tr.add_argument("--d-model", type=int, nargs="+", help="model widths (default 256 128)")
@@ -71,7 +72,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT})")
     p.add_argument("--tiny", action="store_true", help="test-size run (T ≤ 64, a few steps)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch intra-op threads (0: torch's default). 1 keeps ratios sane on a machine other "
+                        "jobs keep busy: multi-thread OpenMP regions stall whenever a core is taken")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--wait-quiet-s", type=float, default=0.0,
+                   help="first wait up to this long for other processes to use < 0.5 cores (shared machines)")
 
 
 def _resolve(args: argparse.Namespace, defaults: dict[str, Any], tiny: dict[str, Any]) -> dict[str, Any]:
@@ -100,13 +106,17 @@ def attention_config(args: argparse.Namespace) -> Any:
     flags = {"lengths": lengths, "batch": v["batch"], "d_model": v["d_model"], "heads": v["heads"],
              "repeats": v["repeats"], "variants": args.variants, "memory_budget_gib": args.memory_budget_gib,
              "max_call_s": args.max_call_s, "no_memory": args.no_memory, "decode_steps": v["decode_steps"],
-             "device": args.device, "seed": args.seed, "out": args.out}
+             "decode_threads": args.decode_threads, "device": args.device, "threads": args.threads,
+             "seed": args.seed,
+             "wait_quiet_s": args.wait_quiet_s, "out": args.out}
     command = " ".join([getattr(args, "bench_prog", "attnlab bench"), "attention", shlex.join(_flags(flags))])
     return AttentionBenchConfig(
         lengths=tuple(lengths), batch=v["batch"], d_model=v["d_model"], n_heads=v["heads"], repeats=v["repeats"],
         min_repeats=min(3, v["repeats"]), variants=tuple(args.variants or ()),
         memory_budget_gib=args.memory_budget_gib, max_call_s=args.max_call_s, measure_memory=not args.no_memory,
-        decode_steps=v["decode_steps"], device=args.device, seed=args.seed, command=command)
+        decode_steps=v["decode_steps"], decode_threads=args.decode_threads, device=args.device,
+        threads=args.threads, seed=args.seed,
+        wait_quiet_s=args.wait_quiet_s, command=command)
 
 
 def train_config(args: argparse.Namespace) -> Any:
@@ -117,14 +127,18 @@ def train_config(args: argparse.Namespace) -> Any:
              "batch": v["batch"], "vocab": v["vocab"], "repeats": v["repeats"], "matmul_size": v["matmul_size"],
              "attention": args.attention, "no_overhead": args.no_overhead, "trial_seconds": args.trial_seconds,
              "trial_steps": v["trial_steps"], "overhead_repeats": v["overhead_repeats"], "data_root": args.data_root,
-             "tiny": args.tiny, "device": args.device, "seed": args.seed, "out": args.out}
+             "tiny": args.tiny, "device": args.device, "threads": args.threads, "seed": args.seed,
+             "wait_quiet_s": args.wait_quiet_s,
+             "out": args.out}
     command = " ".join([getattr(args, "bench_prog", "attnlab bench"), "train", shlex.join(_flags(flags))])
     return TrainBenchConfig(
         d_models=tuple(v["d_model"]), n_layers=v["layers"], n_heads=v["heads"], seq_len=v["seq_len"],
         batch=v["batch"], vocab_size=v["vocab"], repeats=v["repeats"], attention=args.attention,
         matmul_size=v["matmul_size"], overhead=not args.no_overhead, trial_seconds=args.trial_seconds,
         trial_steps=v["trial_steps"], overhead_repeats=v["overhead_repeats"], overhead_tiny=args.tiny,
-        data_root=args.data_root, device=args.device, seed=args.seed, command=command)
+        data_root=args.data_root, device=args.device, threads=args.threads, seed=args.seed,
+        wait_quiet_s=args.wait_quiet_s,
+        command=command)
 
 
 def run(args: argparse.Namespace) -> int:

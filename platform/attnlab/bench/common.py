@@ -9,6 +9,7 @@ slow patch of the machine hits both sides of the ratio alike.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import importlib.metadata
 import json
 import os
@@ -49,6 +50,26 @@ def git_state() -> tuple[str, bool]:
         return "unknown", False
 
 
+MODEL_CODE = ("platform/attnlab/attention", "platform/attnlab/model", "platform/attnlab/config.py")
+
+
+def model_code_state() -> dict[str, Any]:
+    """Content hash of the model code being measured, and whether it differs from the commit:
+    the tree is edited while benchmarks run, so the commit alone does not say what was timed."""
+    files = sorted(p for part in MODEL_CODE for p in ((REPO_ROOT / part).rglob("*.py") if (REPO_ROOT / part).is_dir()
+                                                      else [REPO_ROOT / part]) if p.is_file())
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0" + path.read_bytes())
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--", *MODEL_CODE], cwd=REPO_ROOT, capture_output=True,
+                             text=True, timeout=10)
+        dirty: bool | None = bool(out.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        dirty = None
+    return {"paths": list(MODEL_CODE), "sha256": digest.hexdigest()[:16], "differs_from_commit": dirty}
+
+
 def package_version(name: str) -> str | None:
     try:
         return importlib.metadata.version(name)
@@ -56,7 +77,18 @@ def package_version(name: str) -> str | None:
         return None
 
 
-def machine_info(device: torch.device) -> dict[str, Any]:
+def load_average() -> list[float]:
+    """1/5/15-minute load averages: other work on a shared machine shows up here (2 cores: 2 = full)."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def machine_info(device: torch.device, load_at_start: list[float] | None = None,
+                 code_at_start: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Machine and provenance; `code_at_start` = `model_code_state()` taken when the run began
+    (a mismatch with the state at the end means the model code changed during the run)."""
     commit, dirty = git_state()
     info: dict[str, Any] = {
         "cpu_model": cpu_model(),
@@ -69,7 +101,11 @@ def machine_info(device: torch.device) -> dict[str, Any]:
         "attnlab_commit": commit,
         "worktree_dirty": dirty,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "load_average": {"start": load_at_start or [], "end": load_average()},
+        "model_code": code_at_start or model_code_state(),
     }
+    if code_at_start is not None and code_at_start["sha256"] != model_code_state()["sha256"]:
+        info["model_code"]["changed_during_run"] = True
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
@@ -84,6 +120,55 @@ def pick_device(name: str) -> torch.device:
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+# ---- other load on the machine ---------------------------------------------------------------
+def _cpu_ticks() -> tuple[int, int]:
+    """(busy ticks of the whole machine, ticks of this process incl. its threads) from /proc."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    busy = sum(fields[:8]) - fields[3] - fields[4]  # everything but idle and iowait (guest is in user)
+    own = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+    return busy, int(own[11]) + int(own[12])  # utime + stime
+
+
+class OtherLoad:
+    """Average number of cores other processes kept busy between `start()` and `stop()`: on a
+    shared machine this says how far a block's timings can be trusted (0 = quiet)."""
+
+    def __init__(self) -> None:
+        self._start: tuple[float, int, int] | None = None
+
+    def start(self) -> None:
+        try:
+            self._start = (time.monotonic(), *_cpu_ticks())
+        except (OSError, ValueError, IndexError):
+            self._start = None
+
+    def stop(self) -> float | None:
+        if self._start is None:
+            return None
+        t0, busy0, own0 = self._start
+        busy1, own1 = _cpu_ticks()
+        seconds = time.monotonic() - t0
+        ticks = os.sysconf("SC_CLK_TCK")
+        return round(max(0.0, (busy1 - busy0) - (own1 - own0)) / ticks / max(seconds, 1e-9), 2)
+
+
+def wait_for_quiet(max_wait_s: float, log: Callable[[str], None], threshold_cores: float = 0.5,
+                   sample_s: float = 5.0) -> float | None:
+    """Wait (at most `max_wait_s`) until other processes use < `threshold_cores`; returns the last
+    sample. The benchmark runs either way: this only improves the odds of a quiet machine."""
+    waited, load = 0.0, None
+    while True:
+        probe = OtherLoad()
+        probe.start()
+        time.sleep(sample_s)
+        load = probe.stop()
+        if load is None or load < threshold_cores or waited + sample_s > max_wait_s:
+            return load
+        if waited == 0:
+            log(f"[bench] other processes use {load} cores; waiting up to {max_wait_s:.0f} s for a quieter machine")
+        waited += sample_s
 
 
 # ---- interleaved timing ---------------------------------------------------------------------
@@ -175,6 +260,15 @@ def target(name: str, goal: str, measured: float | None, passed: bool | None, de
     """One reported target: PASS / MISS, or N/A when it could not be measured (reason in detail)."""
     status = "N/A" if passed is None or measured is None else ("PASS" if passed else "MISS")
     return {"name": name, "goal": goal, "measured": measured, "status": status, "detail": detail}
+
+
+def contention_note(other_cores: float | None, threads: int) -> str:
+    """A caveat for a target judged on timings taken while other processes needed the cores that
+    this run's `threads` wanted (oversubscribed: other + threads > cores)."""
+    if other_cores is None or other_cores + threads <= (os.cpu_count() or 1) + 0.25:
+        return ""
+    return (f"; CAUTION: timed while other processes kept {other_cores:g} cores busy (shared machine; "
+            "layers made of many small ops suffer most): rerun on a quiet machine (--wait-quiet-s)")
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:

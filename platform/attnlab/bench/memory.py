@@ -50,7 +50,7 @@ def measure_one(name: str, shape: LayerShape, seq_len: int, device: torch.device
 
 
 def measure_in_child(configs: Sequence[tuple[str, int]], shape: LayerShape, seed: int = 0,
-                     timeout_s: float = 1800) -> dict[tuple[str, int], float | str]:
+                     timeout_s: float = 1800, threads: int = 0) -> dict[tuple[str, int], float | str]:
     """Peak MiB per (layer name, T) from a child process; a string (the reason) where none came back."""
     if not configs:
         return {}
@@ -59,7 +59,7 @@ def measure_in_child(configs: Sequence[tuple[str, int]], shape: LayerShape, seed
     with tempfile.TemporaryDirectory(prefix="attnlab-bench-mem-") as tmp:
         spec_path, out_path = Path(tmp) / "spec.json", Path(tmp) / "out.json"
         spec = {"batch": shape.batch, "d_model": shape.d_model, "n_heads": shape.n_heads, "seed": seed,
-                "configs": [list(c) for c in configs]}
+                "threads": threads, "configs": [list(c) for c in configs]}
         spec_path.write_text(json.dumps(spec))
         platform_dir = str(Path(__file__).resolve().parents[2])
         env = {**os.environ, **MALLOC_ENV,
@@ -82,6 +82,8 @@ def main(argv: Sequence[str]) -> int:
     spec_path, out_path = Path(argv[0]), Path(argv[1])
     spec = json.loads(spec_path.read_text())
     shape = LayerShape(spec["batch"], spec["d_model"], spec["n_heads"])
+    if spec.get("threads"):
+        torch.set_num_threads(spec["threads"])
     results: dict[str, float | str] = {}
     for name, t in spec["configs"]:
         try:

@@ -8,7 +8,7 @@ q/k/v/output Linear projections as the variants, so a ratio isolates what differ
   followed by BertSelfOutput's dense projection. BertSelfOutput's residual + LayerNorm is left
   out: attnlab's attention layer does not include them either, so both do the same work;
 - `explicit_linear`: the O(T²) normalised-kernel form of linear attention (Katharopoulos et al.
-  2020, Eq. 4 with φ = elu + 1): A = φ(Q)φ(K)ᵀ, out = (A / A·1) V.
+  2020, Eq. 4 with φ = elu + 1): A = φ(Q)φ(K)ᵀ, out = (A V) / (A·1).
 
 All take `(x (B, T, D), mask)` like `attnlab.attention.Attention` and support only the
 unmasked bidirectional case the benchmark uses.
@@ -69,7 +69,8 @@ class ExplicitLinearReference(_Reference):
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
         a = (F.elu(q) + 1) @ (F.elu(k) + 1).transpose(-2, -1)  # (B, H, T, T)
-        return (a / (a.sum(-1, keepdim=True) + self.eps)) @ v  # (B, H, T, dv)
+        # Normalising the (T, dv) product instead of the (T, T) matrix: same maths, one fewer T×T pass.
+        return (a @ v) / (a.sum(-1, keepdim=True) + self.eps)  # (B, H, T, dv)
 
 
 class HFBertReference(nn.Module):

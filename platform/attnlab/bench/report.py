@@ -26,12 +26,19 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 def provenance(data: dict[str, Any]) -> str:
     m = data["machine"]
+    code = m.get("model_code") or {}
     commit = m["attnlab_commit"] + (" (working tree has uncommitted changes)" if m.get("worktree_dirty") else "")
     return "\n".join([
         f"- command: `{data['command']}`",
         f"- machine: {m['cpu_model']}, {m['cores']} cores, torch threads {m['torch_threads']}, device {m['device']}",
         f"- versions: python {m['python']}, torch {m['torch']}, transformers {m['transformers']}",
         f"- attnlab commit: {commit}; date {m['date']}; wall time {data.get('wall_time_s', 0):.0f} s",
+        f"- model code (attention/, model/, config.py) sha256 {code.get('sha256', 'not recorded')}"
+        + (", differs from the commit" if code.get("differs_from_commit") else ", as committed" if code else "")
+        + ("; CHANGED DURING THE RUN" if code.get("changed_during_run") else ""),
+        f"- load average (1/5/15 min; {m['cores']} cores) at start {m['load_average']['start']}, at end "
+        f"{m['load_average']['end']}: other work on this shared machine slows some rounds; interleaving and "
+        "medians keep the ratios fair, absolute times are less reliable",
     ])
 
 
@@ -88,6 +95,8 @@ def attention_markdown(data: dict[str, Any]) -> str:
         "## Forward+backward time (ms)", "",
         table(["layer", *[f"T={t}" for t in lengths]],
               [[label[n], *[_cell(layers.get(n, {}).get(t), "time_ms") for t in lengths]] for n in names]), "",
+        "Cores other processes kept busy while each length was timed (0 = quiet machine): "
+        + ", ".join(f"T={t}: {_other_load(data['rows'], t)}" for t in lengths) + ".", "",
         "## Ratios vs the references (time A / time B; < 1 means A is faster)", "",
         table(["T", *ratio_keys], [[t, *[data["ratios"].get(str(t), {}).get(k) for k in ratio_keys]]
                                    for t in lengths]), "",
@@ -102,6 +111,11 @@ def attention_markdown(data: dict[str, Any]) -> str:
             "## Linear attention memory growth", "", _memory_growth(layers, lengths), "",
             "## Causal decoding (per generated token, after L tokens)", "", _decode_table(data["decode"]), ""]
     return "\n".join(out)
+
+
+def _other_load(rows: Sequence[dict[str, Any]], t: int) -> str:
+    values = [r["other_cpu_cores"] for r in rows if r["T"] == t and r.get("other_cpu_cores") is not None]
+    return _fmt(values[0]) if values else "—"
 
 
 def _memory_growth(layers: dict[str, dict[int, dict[str, Any]]], lengths: list[int]) -> str:
@@ -121,20 +135,25 @@ def _decode_table(decode: dict[str, Any]) -> str:
     model = decode["model"]
     out = []
     for level, prefix in (("model", "model"), ("attention layer", "attn")):
-        names = [k.removesuffix(" ms/token") for k in rows[0] if k.startswith(prefix + ":") and k.endswith("ms/token")]
+        names = [k.removesuffix(" ms/token") for k in rows[0]
+                 if k.startswith(prefix + ":") and k.endswith(" ms/token") and not k.endswith(" best ms/token")]
         if not names:
             continue
         ratios = [k for k in rows[0] if k.startswith(prefix + " ") and "/" in k]
-        head = ["L", *[f"{n} ms/token" for n in names], *ratios, *[f"{n} state MiB" for n in names]]
-        body = [[r["L"], *[r[f"{n} ms/token"] for n in names], *[r[k] for k in ratios],
-                 *[r[f"{n} state MiB"] for n in names]] for r in rows]
+        head = ["L", *[f"{n} ms/token (best)" for n in names], *ratios, *[f"{n} state MiB" for n in names]]
+        body = [[r["L"], *[f"{_fmt(r[f'{n} ms/token'])} ({_fmt(r[f'{n} best ms/token'])})" for n in names],
+                 *[r[k] for k in ratios], *[r[f"{n} state MiB"] for n in names]] for r in rows]
         out += [f"### {level}", "", table(head, body), ""]
-    note = (f"`model:*` = CausalLM.prefill(L random tokens), then {rows[0]['steps']} × CausalLM.step, timed "
+    note = (f"Median (and best) over {decode.get('rounds', '?')} rounds that time every (L, decoder) pair, "
+            f"{decode.get('threads', '?')} intra-op thread(s); other processes kept "
+            f"{_fmt(decode.get('other_cpu_cores'))} cores busy meanwhile. "
+            f"`model:*` = CausalLM.prefill(L random tokens), then {rows[0]['steps']} × CausalLM.step, timed "
             f"({model['n_layers']} layers, pre-norm, d_ff {model['d_ff']}, vocab {model['vocab_size']}, "
             f"batch {decode['batch']}). " if isinstance(model, dict) else f"Model level {model}. ")
     note += ("`attn:*` = one attention layer's own prefill/step; `attn:dot_prealloc_ref` = a bench-only dot "
-             "step writing into a preallocated KV buffer instead of torch.cat. State = bytes of the decoding "
-             "cache (all layers for `model:*`). A ratio is time A / time B.")
+             "step writing into a preallocated KV buffer. State = bytes of the decoding cache's tensors "
+             "(all layers for `model:*`; a growable KV buffer counts with its spare capacity). "
+             "A ratio is time A / time B.")
     return note + "\n\n" + "\n".join(out)
 
 
@@ -143,32 +162,48 @@ def attention_plot(data: dict[str, Any], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     layers = _by_layer(data["rows"])
+    palette = ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:gray",
+               "tab:olive", "tab:cyan", "gold", "navy", "teal", "lime", "salmon"]  # no red/black: dot, linear
+    others = [n for n in data["layers"] if n not in ("dot", "linear")]
+    style = {"dot": ("black", 3.0), "linear": ("tab:red", 3.0),
+             **{n: (palette[i % len(palette)], 1.3) for i, n in enumerate(others)}}
     fig, axes = plt.subplots(1, 3, figsize=(20, 6.5))
     for ax, key, title in ((axes[0], "time_ms", "forward+backward time (ms)"),
-                           (axes[1], "peak_mib", "peak memory of fwd+bwd (MiB)")):
-        for name, per_t in layers.items():
-            pts = sorted((t, r[key]) for t, r in per_t.items() if r.get(key))
+                           (axes[1], "peak_mib", "peak memory of fwd+bwd (MiB); legend on the left")):
+        for name in data["layers"]:
+            pts = sorted((t, r[key]) for t, r in layers.get(name, {}).items() if r.get(key))
             if pts:
                 ref = data["layers"][name] == "reference"
-                width = 2.6 if name in ("dot", "linear") else 1.2
-                ax.plot(*zip(*pts), "--" if ref else "-", marker="o", ms=3, lw=width,
-                        label=f"{name} (ref)" if ref else name)
+                color, width = style[name]
+                ax.plot(*zip(*pts), "--" if ref else "-", marker="o", ms=3, lw=width, color=color,
+                        label=f"{name} (ref)" if ref else name, zorder=3 if name in ("dot", "linear") else 2)
         ax.set(xscale="log", yscale="log", xlabel="sequence length T", title=title)
-        ax.grid(True, which="both", alpha=0.3)
     axes[0].legend(fontsize=8, loc="upper left")
     rows = data["decode"]["rows"]
-    for key in [k for k in (rows[0] if rows else {}) if k.endswith(" ms/token")]:
-        axes[2].plot([r["L"] for r in rows], [r[key] for r in rows], marker="o",
-                     ls="-" if key.startswith("model") else ":", label=key.removesuffix(" ms/token"))
+    for key in [k for k in (rows[0] if rows else {}) if k.endswith(" ms/token") and " best " not in k]:
+        color = "black" if "dot" in key else "tab:red"
+        axes[2].plot([r["L"] for r in rows], [r[key] for r in rows], marker="o", color=color,
+                     alpha=0.5 if "prealloc" in key else 1.0,
+                     ls="-" if key.startswith("model") else (":" if "prealloc" in key else "--"),
+                     label=key.removesuffix(" ms/token"))
     axes[2].set(xscale="log", yscale="log", xlabel="tokens already decoded L",
-                title="causal decoding: time per token (ms)")
-    axes[2].grid(True, which="both", alpha=0.3)
+                title="causal decoding: time per token (ms), solid = whole model")
     axes[2].legend(fontsize=8)
+    plain = FuncFormatter(lambda v, _: f"{v:g}")  # 0.2, 3 instead of 2×10⁻¹, 3×10⁰ (under a decade)
+    axes[2].yaxis.set_major_formatter(plain)
+    axes[2].yaxis.set_minor_formatter(plain)
+    lengths = sorted(data["config"]["lengths"])
+    for ax in axes:  # label the measured lengths themselves, not 2×10², 3×10², ...
+        ax.set_xticks(lengths, [str(t) for t in lengths])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.grid(True, which="both", alpha=0.3)
     m, c = data["machine"], data["config"]
     fig.suptitle(f"attnlab attention benchmark — B={c['batch']}, d_model={c['d_model']}, heads={c['n_heads']}, "
-                 f"fp32, {m['device']} ({m['cpu_model']}, {m['torch_threads']} threads), torch {m['torch']}")
+                 f"fp32, {m['device']} ({m['cpu_model']}, {m['torch_threads']} thread{'s' * (m['torch_threads'] != 1)}), "
+                 f"torch {m['torch']}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -194,11 +229,13 @@ def train_markdown(data: dict[str, Any]) -> str:
         "", "## Targets", "", targets_table(data["targets"]), "",
         "## Training throughput and MFU", "",
         table(["d_model", "params (attnlab / HF)", "attnlab tokens/s", "HF BERT tokens/s", "attnlab / HF",
-               "attnlab MFU", "HF MFU", "GFLOP/step", "matmul peak GFLOP/s (median / best)"],
+               "attnlab MFU", "HF MFU", "GFLOP/step", "matmul peak GFLOP/s (median / best)",
+               "other load (cores)"],
               [[r["d_model"], f"{r['attnlab']['params']:,} / {r['hf_bert']['params']:,}",
                 r["attnlab"]["tokens_per_s"], r["hf_bert"]["tokens_per_s"], r["attnlab/hf_bert tokens_per_s"],
                 f"{100 * r['attnlab']['mfu']:.1f}%", f"{100 * r['hf_bert']['mfu']:.1f}%",
-                r["attnlab"]["gflops_per_step"], f"{r['matmul_gflops']:.0f} / {r['matmul_gflops_best']:.0f}"]
+                r["attnlab"]["gflops_per_step"], f"{r['matmul_gflops']:.0f} / {r['matmul_gflops_best']:.0f}",
+                r.get("other_cpu_cores")]
                for r in sizes]), "",
         "## Platform overhead (one real trial vs a bare loop)", "", _overhead_section(data["overhead"]), "",
     ]
@@ -225,13 +262,18 @@ def _overhead_section(overhead: dict[str, Any]) -> str:
         "runner.train_run with the WandbCallback. Bare = the same TaskDataModule batches, model, AdamW + "
         "schedule + grad clipping, dev evaluation, in a plain loop. Run order: " + ", ".join(overhead["order"]) + ".",
         "",
-        table(["run", "side", "wall s", "in training steps s", "steps", "dev accuracy"],
-              [[i + 1, r["side"], r["wall_s"], r["train_step_s"], r["steps"], r["val/accuracy"]]
+        table(["run", "side", "wall s", "in training steps s", "steps", "dev accuracy", "slowed by other load",
+               "other load (cores)"],
+              [[i + 1, r["side"], r["wall_s"], r["train_step_s"], r["steps"], r["val/accuracy"],
+                "yes" if r.get("disturbed") else "no", r.get("other_cpu_cores")]
                for i, r in enumerate(overhead["runs"])]),
         "",
-        f"Median wall: platform {overhead['platform_wall_s']:.1f} s vs bare {overhead['bare_wall_s']:.1f} s → "
-        f"**{overhead['ratio']:.3f}×** ({overhead['fixed_overhead_s']:+.1f} s); time inside training steps "
-        f"{overhead['step_time_ratio']:.3f}×.",
+        f"Fastest run per side (other load only adds time; a run is marked slowed when its training steps "
+        f"alone took > 1.2× the fastest run's, both sides doing the same steps): platform "
+        f"{overhead['platform_wall_s']:.1f} s vs bare {overhead['bare_wall_s']:.1f} s → **{overhead['ratio']:.3f}×** "
+        f"({overhead['fixed_overhead_s']:+.1f} s); time inside training steps {overhead['step_time_ratio']:.3f}×; "
+        f"ratio of the medians {overhead['ratio_median']:.3f}×. The platform's \"training steps\" time is its "
+        "Throughput counter (batch start → batch end hooks); the bare loop's is the same span.",
     ]
     return "\n".join(lines)
 

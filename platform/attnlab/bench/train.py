@@ -29,14 +29,19 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attnlab.bench.common import (
+    OtherLoad,
+    contention_note,
     format_ops,
+    load_average,
     machine_info,
     median,
+    model_code_state,
     paired_ratio,
     pick_device,
     target,
     time_rounds,
     top_ops,
+    wait_for_quiet,
     write_json,
 )
 
@@ -65,6 +70,8 @@ class TrainBenchConfig:
     overhead_tiny: bool = False  # tiny model and data slice (tests)
     data_root: str | None = None
     device: str = "auto"
+    threads: int = 0  # torch intra-op threads; 0 → torch's default (one per core)
+    wait_quiet_s: float = 0.0  # first wait up to this long for other processes to go quiet
     seed: int = 0
     command: str = ""
 
@@ -130,12 +137,16 @@ def bench_size(d_model: int, cfg: TrainBenchConfig, device: torch.device, log: L
              "labels": torch.randint(0, 2, (b,), device=device)}
     matmul, mm_flops = make_matmul(cfg.matmul_size, cfg.matmul_reps, device)
     steps = {name: make_train_step(name, m, batch, cfg.lr) for name, m in models.items()}
+    other = OtherLoad()
+    other.start()
     times = time_rounds({"matmul": matmul, **steps}, cfg.repeats, device, warmup=2)
+    other_cores = other.stop()
     tokens = b * t
     row: dict[str, Any] = {"d_model": d_model, "n_layers": cfg.n_layers, "n_heads": cfg.n_heads,
                            "d_ff": cfg.d_ff_mult * d_model, "seq_len": t, "batch": b, "rounds": cfg.repeats,
                            "matmul_gflops": mm_flops / median(times["matmul"]) / 1e9,
-                           "matmul_gflops_best": mm_flops / min(times["matmul"]) / 1e9}
+                           "matmul_gflops_best": mm_flops / min(times["matmul"]) / 1e9,
+                           "other_cpu_cores": other_cores}
     for name, m in models.items():
         n_lin = linear_weights(m)
         flops = model_flops(n_lin, cfg.n_layers, t, d_model, tokens)
@@ -167,19 +178,22 @@ def matmul_share(ops: list[dict[str, Any]]) -> float:
                or "scaled_dot_product" in o["op"])
 
 
-def throughput_targets(sizes: list[dict[str, Any]], cfg: TrainBenchConfig, device: torch.device) -> list[dict[str, Any]]:
+def throughput_targets(sizes: list[dict[str, Any]], cfg: TrainBenchConfig, device: torch.device,
+                       threads: int) -> list[dict[str, Any]]:
     goal = "attnlab full-model training ≥ 1.0× HF BERT tokens/s (every size)"
     worst = min(sizes, key=lambda r: r["attnlab/hf_bert tokens_per_s"])
     ratio = worst["attnlab/hf_bert tokens_per_s"]
     per = ", ".join(f"d_model {r['d_model']}: {r['attnlab/hf_bert tokens_per_s']:.3f}×" for r in sizes)
-    speed = target("train_vs_hf_bert", goal, ratio, ratio >= 1.0, f"worst d_model={worst['d_model']}; {per}")
+    speed = target("train_vs_hf_bert", goal, ratio, ratio >= 1.0, f"worst d_model={worst['d_model']}; {per}"
+                   + contention_note(worst.get("other_cpu_cores"), threads))
     eligible = [r for r in sizes if r["d_model"] >= MFU_MIN_D_MODEL]
     note = "" if eligible else f" (no size with d_model ≥ {MFU_MIN_D_MODEL}: judged at the largest)"
     judged = min(eligible or [max(sizes, key=lambda r: r["d_model"])], key=lambda r: r["attnlab"]["mfu"])
     mfu = judged["attnlab"]["mfu"]
     mfu_t = target("mfu", f"CPU MFU ≥ {MFU_TARGET:.0%} of measured fp32 matmul peak at d_model ≥ {MFU_MIN_D_MODEL}",
                    mfu, mfu >= MFU_TARGET, f"attnlab at d_model={judged['d_model']}{note}; HF BERT "
-                   f"{100 * judged['hf_bert']['mfu']:.1f}%; peak {judged['matmul_gflops']:.0f} GFLOP/s (median)")
+                   f"{100 * judged['hf_bert']['mfu']:.1f}%; peak {judged['matmul_gflops']:.0f} GFLOP/s (median)"
+                   + contention_note(judged.get("other_cpu_cores"), threads))
     for tg, d in ((speed, worst["d_model"]), (mfu_t, judged["d_model"])):
         if tg["status"] == "MISS":
             tg["profile"] = _profile_size(d, cfg, device)
@@ -195,9 +209,13 @@ def run_train_bench(cfg: TrainBenchConfig, out_dir: Path | str, log: Log = print
     from attnlab.bench.report import write_train_report
 
     device = pick_device(cfg.device)
-    started = time.time()
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    if cfg.wait_quiet_s > 0:
+        wait_for_quiet(cfg.wait_quiet_s, log)
+    started, load_at_start, code_at_start = time.time(), load_average(), model_code_state()
     sizes = [bench_size(d, cfg, device, log) for d in cfg.d_models]
-    targets = throughput_targets(sizes, cfg, device)
+    targets = throughput_targets(sizes, cfg, device, torch.get_num_threads())
     overhead = run_overhead(cfg, log) if cfg.overhead else {"status": "not run (--no-overhead)"}
     targets.append(overhead_target(overhead))
     for tg in targets:
@@ -206,7 +224,7 @@ def run_train_bench(cfg: TrainBenchConfig, out_dir: Path | str, log: Log = print
     data: dict[str, Any] = {
         "benchmark": "train",
         "command": cfg.command,
-        "machine": machine_info(device),
+        "machine": machine_info(device, load_at_start, code_at_start),
         "config": {k: v for k, v in asdict(cfg).items() if k != "command"},
         "mfu_formula": "MFU = (6·N_linear·tokens + 12·n_layers·T·d_model·tokens) / step_time / matmul_peak, "
                        "per round, median; N_linear = weights of all nn.Linear layers",
