@@ -12,8 +12,9 @@ from typing import Any
 
 import torch
 
-from attnlab.bench.common import median, peak_memory_mib, rss_peak_supported, time_rounds
+from attnlab.bench.common import median, time_rounds
 from attnlab.bench.layers import LayerShape, build_layer, make_step
+from attnlab.bench.memory import measure_in_child
 from attnlab.model.masks import AttentionMask
 
 
@@ -38,11 +39,15 @@ def speed_table(spec: dict[str, Any], cache: Path | None = None, rounds: int = 3
     variants = list(spec.get("variants", ["dot", "linear"]))
     device = torch.device("cpu")
     rows = []
-    for t in spec.get("lengths", [128, 256, 512, 1024]):
+    lengths = [int(t) for t in spec.get("lengths", [128, 256, 512, 1024])]
+    # Peak memory in a child process whose allocator returns freed buffers at once (see bench/memory.py).
+    memory = measure_in_child([(v, t) for t in lengths for v in variants], shape)
+    for t in lengths:
         steps = {v: make_step(build_layer(v, shape, t, device), shape, t, device) for v in variants}
         times = time_rounds(steps, rounds, device)
         for v in variants:
-            mem = peak_memory_mib(steps[v], device) if rss_peak_supported() else float("nan")
+            measured = memory.get((v, t))
+            mem = float(measured) if isinstance(measured, (int, float)) else float("nan")
             rows.append({"variant": v, "seq_len": int(t), "fwd_bwd_ms": 1000 * median(times[v]), "peak_mem_mb": mem,
                          "decode_ms_per_token": decode_ms_per_token(v, shape, int(t))})
             print(f"speed {v:>8} T={t:<6} fwd+bwd {rows[-1]['fwd_bwd_ms']:8.1f} ms  mem {mem:8.1f} MiB  "
