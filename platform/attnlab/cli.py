@@ -121,7 +121,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     name = rp.study_name(abl, r.preset)
     storage = args.storage or abl.storage or default_storage(name)
     study = rp.open_study(abl, r, storage)
-    print(rp.format_plan(abl, r, study))
+    if not os.environ.get("ATTNLAB_WORKER"):  # workers spawned by --workers stay quiet
+        print(rp.format_plan(abl, r, study))
     if args.dry_run:
         return 0
     out_dir = Path(args.out or Path("results") / abl.name)
