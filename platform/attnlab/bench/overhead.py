@@ -47,8 +47,10 @@ def data_root(cfg: TrainBenchConfig) -> Path:
 def run_config(cfg: TrainBenchConfig, steps: int) -> RunConfig:
     from attnlab.config import build_run_config
 
-    sets = [*(TINY if cfg.overhead_tiny else []), f"task.data_root={data_root(cfg)}", f"train.max_steps={steps}",
-            f"train.seed={cfg.seed}"]
+    # The data root travels through the environment, as for a user, so no machine path lands in the
+    # recorded config (and so in results/bench/train.json).
+    os.environ["ATTNLAB_DATA"] = str(data_root(cfg))
+    sets = [*(TINY if cfg.overhead_tiny else []), f"train.max_steps={steps}", f"train.seed={cfg.seed}"]
     return build_run_config(BASE, sets, source="attnlab.bench.overhead")
 
 
