@@ -34,6 +34,7 @@ test: setup
 lint: setup
 	$(BIN)/ruff check platform tests
 	$(BIN)/mypy platform/attnlab
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -15,6 +15,7 @@ def _seed_and_isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "wandb-cache"))
     monkeypatch.setenv("ATTNLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ATTNLAB_RESULTS", str(tmp_path / "results"))  # nothing a test runs writes into results/
 
 
 @pytest.fixture

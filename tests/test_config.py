@@ -74,9 +74,9 @@ def test_float_strings_accepted(tmp_path: Path) -> None:
 
 
 def test_set_overrides() -> None:
-    cfg = build_run_config({}, ["model.attention.kind=talking_heads", "model.attention.logit_heads=6",
+    cfg = build_run_config({}, ["model.attention.kind=talking_heads", "model.attention.h_k=6",
                                 "train.max_steps=7"])
-    assert cfg.model.attention.kind == "talking_heads" and cfg.model.attention.options["logit_heads"] == 6
+    assert cfg.model.attention.kind == "talking_heads" and cfg.model.attention.options["h_k"] == 6
     assert cfg.train.max_steps == 7
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         build_run_config({}, ["train.max_steps"])

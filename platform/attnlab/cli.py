@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from attnlab.config import ConfigError
-from attnlab.tasks.spec import DataError
+from attnlab.errors import ConfigError, DataError
+from attnlab.record import RecordError
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -31,167 +31,67 @@ def cmd_smoke(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from attnlab.config import load_run_config
-    from attnlab.runner import format_metrics, train_run
+    from attnlab.paths import results_dir
+    from attnlab.train.runner import train_run
 
     overrides = list(args.set or [])
     if args.data_root:
         overrides.append(f"task.data_root={args.data_root}")
     cfg = load_run_config(args.config, overrides)
-    record = train_run(cfg, out_dir=args.out, progress=not args.no_progress, checkpoint_path=args.save_checkpoint)
-    print(format_metrics(record))
-    print(f"record written under {args.out}/")
+    out = Path(args.out) if args.out else results_dir() / "runs"
+    record = train_run(cfg, out_dir=out, progress=not args.no_progress, checkpoint_path=args.save_checkpoint)
+    print(record.format())
+    print(f"record: {out / record.file_name()}")
     return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from attnlab.sweep import load_sweep
-    from attnlab.sweep.status import format_status
-    from attnlab.sweep.study import default_storage, load_or_create, normalize_url, spawn_workers
+    from attnlab import workflows
 
     if args.target[0] == "status":
         if len(args.target) != 2:
             raise ConfigError("usage: attnlab sweep status STUDY_OR_FILE [--storage URL]")
-        import optuna
-
-        target = args.target[1]
-        if target.endswith((".yaml", ".yml")) or Path(target).is_file():
-            sweep = load_sweep(target)
-            name, url = sweep.name, args.storage or sweep.storage or default_storage(sweep.name)
-        else:
-            name, url = target, args.storage or default_storage(target)
-        try:
-            study = optuna.load_study(study_name=name, storage=normalize_url(url))
-        except KeyError:
-            raise ConfigError(f"no study {name!r} in {url}; run `attnlab sweep FILE` first or pass --storage") from None
-        print(format_status(study))
-        return 0
-    sweep = load_sweep(args.target[0])
-    n_trials = args.n_trials or sweep.n_trials
-    storage = args.storage or sweep.storage or default_storage(sweep.name)
-    if args.workers > 1:
-        argv = ["sweep", args.target[0], "--n-trials", str(n_trials), "--storage", storage, "--wandb", args.wandb]
-        if args.wandb_project:
-            argv += ["--wandb-project", args.wandb_project]
-        code = spawn_workers(argv, args.workers)
-    else:
-        code = _sweep_worker(sweep, storage, n_trials, args)
-    study = load_or_create(sweep, storage)
-    print(format_status(study))
-    return code
-
-
-def _sweep_worker(sweep: object, storage: str, n_trials: int, args: argparse.Namespace) -> int:
-    import dataclasses
-
-    from attnlab.sweep.objective import TRIAL_FAILURES, make_objective
-    from attnlab.sweep.spec import SweepConfig
-    from attnlab.sweep.study import load_or_create, run_worker
-    from attnlab.tracking import TrackingConfig
-
-    assert isinstance(sweep, SweepConfig)
-    tracking = TrackingConfig(**{k: v for k, v in sweep.wandb.items() if k in {"project", "entity", "dir"}})
-    tracking = dataclasses.replace(tracking, mode=args.wandb, project=args.wandb_project or tracking.project)
-    study = load_or_create(sweep, storage)
-    run_worker(study, make_objective(sweep, tracking, study.study_name), n_trials, TRIAL_FAILURES)
-    return 0
-
-
-def _tracking(args: argparse.Namespace, defaults: dict[str, object]) -> object:
-    import dataclasses
-
-    from attnlab.tracking import TrackingConfig
-
-    base = TrackingConfig(**{k: v for k, v in defaults.items() if k in {"project", "entity", "dir"}})  # type: ignore[arg-type]
-    return dataclasses.replace(base, mode=args.wandb, project=args.wandb_project or base.project)
+        return workflows.sweep_status(args.target[1], args.storage)
+    if len(args.target) != 1:
+        raise ConfigError("usage: attnlab sweep FILE [options] (one sweep file)")
+    return workflows.sweep(args.target[0], n_trials=args.n_trials, storage=args.storage, workers=args.workers,
+                           wandb=args.wandb, wandb_project=args.wandb_project, out=args.out,
+                           report=not args.no_report, command=_command(["sweep", args.target[0]]))
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    import shlex
-    from pathlib import Path
+    from attnlab import workflows
 
-    from attnlab.ablation import find_ablation, load_ablation
-    from attnlab.sweep import reproduce as rp
-    from attnlab.sweep.objective import TRIAL_FAILURES
-    from attnlab.sweep.study import default_storage, run_worker, spawn_workers
-
-    abl = load_ablation(find_ablation(args.name))
-    r = abl.resolve(args.preset)
-    name = rp.study_name(abl, r.preset)
-    storage = args.storage or abl.storage or default_storage(name)
-    study = rp.open_study(abl, r, storage)
-    if not os.environ.get("ATTNLAB_WORKER"):  # workers spawned by --workers stay quiet
-        print(rp.format_plan(abl, r, study))
-    if args.dry_run:
-        return 0
-    out_dir = Path(args.out or Path("results") / abl.name)
-    tracking = _tracking(args, abl.wandb)
-    code = 0
-    if args.workers > 1 and not os.environ.get("ATTNLAB_WORKER"):
-        argv = ["reproduce", args.name, "--preset", args.preset, "--storage", storage, "--wandb", args.wandb,
-                "--out", str(out_dir), "--no-report"]
-        code = spawn_workers(argv, args.workers)
-    else:
-        run_worker(study, rp.make_objective(abl, r, tracking, name, out_dir), rp.n_cells(r), TRIAL_FAILURES)
-    if args.no_report:
-        return code
-    return _report(abl, r, study, out_dir, tracking, "attnlab " + shlex.join(sys.argv[1:] or ["reproduce", args.name]),
-                   code)
-
-
-def _report(abl: object, r: object, study: object, out_dir: object, tracking: object, command: str, code: int) -> int:
-    from pathlib import Path
-
-    from attnlab.sweep import reproduce as rp
-
-    records = rp.completed_records(study)  # type: ignore[arg-type]
-    if not records:
-        print("no finished cell yet: nothing to report", file=sys.stderr)
-        return code or 1
-    meta = rp.report_meta(abl, r, command, Path(str(out_dir)))  # type: ignore[arg-type]
-    speed = rp.speed_rows(abl, r, Path(str(out_dir))) if getattr(r, "speed_bench", None) else None  # type: ignore[arg-type]
-    paths = rp.write_report(meta, records, Path(str(out_dir)), speed, tracking)
-    done, total, _ = rp.cell_status(study, r)  # type: ignore[arg-type]
-    print(f"{done}/{total} cells finished; report: " + ", ".join(str(p) for p in paths))
-    return code
+    return workflows.reproduce(args.name, preset=args.preset, storage=args.storage, workers=args.workers,
+                               dry_run=args.dry_run, out=args.out, report=not args.no_report, wandb=args.wandb,
+                               wandb_project=args.wandb_project, command=_command(["reproduce", args.name]))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from attnlab import workflows
 
-    target = Path(args.target)
-    if target.suffix == ".jsonl" or target.is_dir():
-        from attnlab.report import build_report, load_exported
+    return workflows.report(args.target, preset=args.preset, storage=args.storage, out=args.out, wandb=args.wandb,
+                            wandb_project=args.wandb_project)
 
-        meta, records, speed = load_exported(target)
-        out = Path(args.out or (target.parent if target.suffix == ".jsonl" else target))
-        for p in build_report(meta, records, out, speed=speed):
-            print(p)
-        return 0
-    from attnlab.ablation import find_ablation, load_ablation
-    from attnlab.sweep import reproduce as rp
-    from attnlab.sweep.study import default_storage
 
-    abl = load_ablation(find_ablation(args.target))
-    r = abl.resolve(args.preset)
-    storage = args.storage or abl.storage or default_storage(rp.study_name(abl, r.preset))
-    study = rp.open_study(abl, r, storage)
-    out_dir = Path(args.out or Path("results") / abl.name)
-    return _report(abl, r, study, out_dir, _tracking(args, abl.wandb), f"attnlab report {args.target} "
-                   f"--preset {args.preset}", 0)
+def _command(default: list[str]) -> str:
+    import shlex
+
+    return "attnlab " + shlex.join(sys.argv[1:] or default)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from attnlab.generate import load_generator
-    from attnlab.model.generation import GenerationConfig
+    from attnlab.train.generation.loader import load_generator
 
-    cfg = GenerationConfig(max_new_tokens=args.max_new_tokens, strategy=args.strategy, temperature=args.temperature,
-                           top_k=args.top_k, top_p=args.top_p, num_beams=args.num_beams, seed=args.seed)
     try:
         gen = load_generator(args.checkpoint)
+        cfg = gen.decoding(max_new_tokens=args.max_new_tokens, strategy=args.strategy, temperature=args.temperature,
+                           top_k=args.top_k, top_p=args.top_p, num_beams=args.num_beams,
+                           length_penalty=args.length_penalty, repetition_penalty=args.repetition_penalty,
+                           no_repeat_ngram_size=args.no_repeat_ngram_size, min_new_tokens=args.min_new_tokens,
+                           seed=args.seed)
         for prompt in args.prompt or [""]:
             for i in range(args.num_samples):
                 print(gen(prompt, cfg if i == 0 else dataclasses.replace(cfg, seed=args.seed + i), label=args.label))
@@ -207,13 +107,28 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from attnlab.tasks.mrc_baselines import format_baselines, run_baselines, write_baselines
+
+    result = run_baselines(args.task, args.data_root, args.split or None)
+    print(format_baselines(result))
+    if args.out:  # the recorded command leaves out --data-root: no machine path in a results file
+        splits = "".join(f" --split {s}" for s in args.split or [])
+        command = f"attnlab baseline {args.task}{splits} --out {args.out}"
+        print(f"written: {write_baselines(result, args.out, command)}")
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"list": cmd_list, "smoke": cmd_smoke, "run": cmd_run, "sweep": cmd_sweep, "reproduce": cmd_reproduce,
                                                           "report": cmd_report, "generate": cmd_generate,
-                                                          "bench": cmd_bench}
+                                                          "bench": cmd_bench, "baseline": cmd_baseline}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="attnlab", description="Transformer attention ablation platform")
+    p = argparse.ArgumentParser(prog="attnlab", description="Transformer attention ablation platform",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--root", help="project root holding ablations/, sweeps/, results/ (default: $ATTNLAB_ROOT, "
+                   "else the checkout attnlab runs from, else the working directory)")
     sub = p.add_subparsers(dest="command", required=True)
     ls = sub.add_parser("list", help="registered attention variants (options, masks) and tasks")
     ls.add_argument("what", nargs="?", default="all", choices=["all", "attention", "tasks"])
@@ -224,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("config", help="run config YAML (sections model, task, train)")
     rn.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. model.attention.kind=linear")
     rn.add_argument("--data-root", help="local GLUE/CLUE data root (default: $ATTNLAB_DATA, else the HF hub)")
-    rn.add_argument("--out", default="results/runs", help="where the JSON record goes (default: results/runs)")
+    rn.add_argument("--out", help="where the JSON record goes (default: <root>/results/runs)")
     rn.add_argument("--save-checkpoint", metavar="PATH", help="also save the fine-tuned Lightning checkpoint")
     rn.add_argument("--no-progress", action="store_true", help="no progress bar")
     sw = sub.add_parser("sweep", help="run (or resume) an Optuna study from a sweep file; `sweep status X`")
@@ -236,9 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--wandb", default="offline", choices=["offline", "online", "off", "auto"],
                     help="W&B mode (default offline: no login, no network)")
     sw.add_argument("--wandb-project", help="W&B project (default: the sweep file's wandb.project, else attnlab)")
+    sw.add_argument("--out", help="leaderboard directory (default: <root>/results/<sweep name>)")
+    sw.add_argument("--no-report", action="store_true", help="do not write the leaderboard at the end")
     rp = sub.add_parser("reproduce", help="run a paper ablation (rows × tasks × seeds) as one study, then report")
     rp.add_argument("name", help="ablation name (ablations/NAME.yaml) or path")
-    rp.add_argument("--preset", default="cpu", help="smoke | cpu | gpu (sizes and steps; default cpu)")
+    rp.add_argument("--preset", help="one of the file's presets, e.g. smoke | cpu | gpu (default: cpu if the file "
+                    "has it, else the file as written)")
     rp.add_argument("--storage", help="Optuna storage URL (default sqlite:///results/sweeps/<name>-<preset>.db)")
     rp.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
     rp.add_argument("--dry-run", action="store_true", help="print the grid and the estimated time, run nothing")
@@ -247,27 +165,52 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--wandb", default="offline", choices=["offline", "online", "off", "auto"])
     rp.add_argument("--wandb-project", help="W&B project (default: the file's wandb.project, else attnlab)")
     rep = sub.add_parser("report", help="leaderboard, plots and HTML from a study or from exported records")
-    rep.add_argument("target", help="ablation name/file (reads its study), or results/<name>/records.jsonl")
-    rep.add_argument("--preset", default="cpu")
+    rep.add_argument("target", help="sweep file or ablation name/file (reads its study), or an exported report: "
+                     "results/<name>/ (records.jsonl or trials.jsonl)")
+    rep.add_argument("--preset", help="ablation preset (default: cpu if the file has it)")
     rep.add_argument("--storage")
     rep.add_argument("--out")
     rep.add_argument("--wandb", default="offline", choices=["offline", "online", "off", "auto"])
     rep.add_argument("--wandb-project")
+    bl = sub.add_parser("baseline", help="trivial baselines of a reading-comprehension task (CMRC 2018, C3), "
+                        "scored by the training metric code")
+    bl.add_argument("task", help="clue/cmrc2018, clue/c3 or clue/chid_fewclue")
+    bl.add_argument("--split", action="append", help="labelled split (repeatable; default: every labelled non-train one)")
+    bl.add_argument("--data-root", help="local data root (default: $ATTNLAB_DATA, else the HF hub)")
+    bl.add_argument("--out", help="write baseline-<task>.json here (it records the command that made it)")
     from attnlab.bench.cli import add_parser as add_bench_parser
 
     add_bench_parser(sub)
-    gn = sub.add_parser("generate", help="generate text from a causal LM / UniLM seq2seq / CLN checkpoint")
+    gn = sub.add_parser("generate", help="generate text from a causal LM / UniLM seq2seq / CLN checkpoint",
+                        description="Decode from a checkpoint. Every row stops at its own end token ([SEP]); the "
+                        "repetition controls look only at the generated tokens, never at the prompt (a seq2seq "
+                        "source stays copyable). The control defaults are the ones the model's evaluation decodes with "
+                        "(attnlab.train.generation.modules: SEQ2SEQ_DECODING, CAUSAL_DECODING); pass 1.0 / 0 to "
+                        "switch one off.")
     gn.add_argument("checkpoint", help="attnlab .ckpt (tokenizer.json beside it) or a Hugging Face GPT-2 directory")
     gn.add_argument("--prompt", action="append", help="prompt (seq2seq: the source); repeatable")
     gn.add_argument("--label", help="condition label (label-conditioned CLN models)")
-    gn.add_argument("--strategy", default="greedy", choices=["greedy", "sample", "beam"])
-    gn.add_argument("--max-new-tokens", type=int, default=32)
-    gn.add_argument("--temperature", type=float, default=1.0)
-    gn.add_argument("--top-k", type=int, default=0)
-    gn.add_argument("--top-p", type=float, default=1.0)
-    gn.add_argument("--num-beams", type=int, default=4)
-    gn.add_argument("--num-samples", type=int, default=1)
-    gn.add_argument("--seed", type=int, default=0)
+    gn.add_argument("--strategy", default="greedy", choices=["greedy", "sample", "beam"],
+                    help="decoding algorithm (default: %(default)s)")
+    gn.add_argument("--max-new-tokens", type=int, default=32, help="tokens to generate at most (default: %(default)s)")
+    gn.add_argument("--min-new-tokens", type=int,
+                    help="the end token is forbidden before this many tokens (default: 2 for seq2seq, else 8)")
+    gn.add_argument("--no-repeat-ngram-size", type=int,
+                    help="no n-gram of this many tokens occurs twice in the output; 0 = off (default: 3)")
+    gn.add_argument("--repetition-penalty", type=float,
+                    help="CTRL penalty on tokens already generated: positive logits divided by it, negative ones "
+                    "multiplied; 1.0 = off (default: 1.2; 1.0 for seq2seq, whose keywords share characters and "
+                    "repeat the separator)")
+    gn.add_argument("--length-penalty", type=float,
+                    help="beam: hypotheses ranked by sum log p / length ** this; 0 = raw log-probability, "
+                    "> 0 favours longer outputs (default: 1.0)")
+    gn.add_argument("--temperature", type=float, default=1.0, help="sample: logits divided by it (default: %(default)s)")
+    gn.add_argument("--top-k", type=int, default=0, help="sample: keep the k most likely tokens; 0 = off (default: %(default)s)")
+    gn.add_argument("--top-p", type=float, default=1.0,
+                    help="sample: keep the smallest set with this probability mass; 1.0 = off (default: %(default)s)")
+    gn.add_argument("--num-beams", type=int, default=4, help="beam: hypotheses kept per step (default: %(default)s)")
+    gn.add_argument("--num-samples", type=int, default=1, help="outputs per prompt, seeds seed, seed+1, ... (default: %(default)s)")
+    gn.add_argument("--seed", type=int, default=0, help="sampling seed (default: %(default)s)")
     return p
 
 
@@ -287,6 +230,10 @@ def quiet_libraries() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.root:
+        from attnlab.paths import set_root
+
+        set_root(args.root)
     if args.command in ("sweep", "reproduce", "report"):
         quiet_libraries()
     try:
@@ -296,6 +243,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except DataError as e:
         print(f"attnlab: data error: {e}", file=sys.stderr)
+        return 2
+    except RecordError as e:
+        print(f"attnlab: record error: {e}", file=sys.stderr)
         return 2
 
 

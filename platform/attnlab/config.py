@@ -17,95 +17,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-SHARING = ("none", "all", "attention", "ffn")
-NORM_POSITIONS = ("post", "pre")
-ACTIVATIONS = ("gelu", "relu", "gelu_new")
+from attnlab.errors import ConfigError
+from attnlab.model.config import (
+    ACTIVATIONS,
+    NORM_POSITIONS,
+    SHARING,
+    AttentionConfig,
+    ModelConfig,
+    _check_choice,
+)
 
-
-class ConfigError(ValueError):
-    """A config problem, with the dotted key (and file, once the loader knows it)."""
-
-
-@dataclass(frozen=True)
-class AttentionConfig:
-    """`kind` picks the registered variant; every other YAML key is one of that variant's options."""
-
-    kind: str = "dot"
-    options: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    vocab_size: int = 8000
-    max_len: int = 128
-    d_model: int = 128
-    n_heads: int = 4
-    n_layers: int = 2
-    d_ff: int = 512
-    key_size: int | None = None  # per-head q/k size; None → d_model // n_heads
-    value_size: int | None = None  # per-head v size; None → d_model // n_heads
-    embedding_size: int | None = None  # ALBERT factorized embedding; None → d_model
-    type_vocab_size: int = 2
-    dropout: float = 0.1
-    attention_dropout: float = 0.1
-    activation: str = "gelu"
-    norm_position: str = "post"  # post: BERT/ALBERT; pre: GPT-2
-    layer_norm_eps: float = 1e-12
-    mask: str = "bidirectional"  # bidirectional | causal | prefix (UniLM)
-    sharing: str = "none"  # none | all (ALBERT) | attention | ffn
-    condition_size: int = 0  # > 0 turns every LayerNorm into a Conditional LayerNorm
-    condition_hidden: int = 0  # optional low-rank hidden layer inside CLN
-    init_std: float = 0.02
-    init_from: str | None = None  # a checkpoint to start from: HF directory or attnlab .ckpt
-    untie: bool = False  # after loading init_from with `sharing`, give every layer its own copy
-    attention: AttentionConfig = field(default_factory=AttentionConfig)
-
-    @property
-    def head_key_size(self) -> int:
-        return self.key_size or self.d_model // self.n_heads
-
-    @property
-    def head_value_size(self) -> int:
-        return self.value_size or self.d_model // self.n_heads
-
-    @property
-    def emb_size(self) -> int:
-        return self.embedding_size or self.d_model
-
-    def validate(self) -> None:
-        from attnlab.attention import get_attention_class
-        from attnlab.attention.base import AttentionDims
-
-        for key in ("vocab_size", "max_len", "d_model", "n_heads", "n_layers", "d_ff"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"model.{key}: must be >= 1, got {getattr(self, key)}")
-        for key in ("key_size", "value_size", "embedding_size"):
-            v = getattr(self, key)
-            if v is not None and v < 1:
-                raise ConfigError(f"model.{key}: must be >= 1 or null, got {v}")
-        if self.key_size is None and self.d_model % self.n_heads:
-            raise ConfigError(
-                f"model.n_heads: d_model={self.d_model} is not divisible by n_heads={self.n_heads}; "
-                "set model.key_size/value_size explicitly"
-            )
-        for key, valid in (("sharing", SHARING), ("norm_position", NORM_POSITIONS), ("activation", ACTIVATIONS)):
-            _check_choice(f"model.{key}", getattr(self, key), valid)
-        from attnlab.model.masks import MASK_KINDS
-
-        _check_choice("model.mask", self.mask, MASK_KINDS)
-        for key in ("dropout", "attention_dropout"):
-            if not 0.0 <= getattr(self, key) < 1.0:
-                raise ConfigError(f"model.{key}: must be in [0, 1), got {getattr(self, key)}")
-        try:
-            cls = get_attention_class(self.attention.kind)
-        except ValueError as e:
-            raise ConfigError(f"model.attention.kind: {e}") from None
-        dims = AttentionDims(self.d_model, self.n_heads, self.head_key_size, self.head_value_size,
-                             self.max_len, self.attention_dropout)
-        try:
-            cls.check_config(dims, self.mask)
-        except ValueError as e:
-            raise ConfigError(f"model.attention: {e}") from None
+__all__ = ["ACTIVATIONS", "NORM_POSITIONS", "SHARING", "AttentionConfig", "ConfigError", "ModelConfig", "RunConfig",
+           "TaskConfig", "TrainConfig", "build_run_config", "config_hash", "from_dict", "load_run_config",
+           "load_yaml", "to_dict"]
 
 
 @dataclass(frozen=True)
@@ -121,9 +45,13 @@ class TaskConfig:
     # auto: classify (GLUE/CLUE) or causal (LM corpora); mlm | causal | seq2seq (UniLM) for LM corpora;
     # seq2seq (text_a → text_b, e.g. CSL abstract → keywords) | conditional_lm (label → text, via CLN) for tasks
     objective: str = "auto"
-    target_length: int = 32  # seq2seq: max target tokens (generation length at evaluation)
-    gen_examples: int = 100  # seq2seq: dev examples decoded for the generation metrics
+    target_length: int = 32  # seq2seq: max target tokens (generation length at evaluation); causal: sample length
+    gen_examples: int = 100  # seq2seq: dev examples decoded for the generation metrics; causal: 0 = no samples
     samples_per_label: int = 20  # conditional_lm: generated texts per label, judged by a classifier
+    # reading comprehension (CMRC 2018, C3; objective auto → span_extraction | multiple_choice):
+    max_question_length: int = 64  # tokens kept of the question (C3: question + choice)
+    doc_stride: int = 128  # CMRC: tokens between the starts of consecutive context windows
+    max_answer_len: int = 64  # CMRC: longest predicted span, in tokens (≈ characters)
 
 
 @dataclass(frozen=True)
@@ -159,7 +87,8 @@ class RunConfig:
         _check_choice("train.precision", self.train.precision, ("auto", "32", "bf16-mixed", "16-mixed"))
         _check_choice("task.source", self.task.source, ("auto", "local", "hub"))
         _check_choice("task.objective", self.task.objective,
-                      ("auto", "classify", "mlm", "causal", "seq2seq", "conditional_lm"))
+                      ("auto", "classify", "mlm", "causal", "seq2seq", "conditional_lm", "span_extraction",
+                       "multiple_choice"))
         if self.task.max_length > self.model.max_len:
             raise ConfigError(f"task.max_length: {self.task.max_length} exceeds model.max_len={self.model.max_len}; "
                               "raise model.max_len or lower task.max_length")
@@ -170,14 +99,29 @@ class RunConfig:
                 get_task(self.task.name)
             except ValueError as e:
                 raise ConfigError(f"task.name: {e}") from None
+        self._validate_reading(get_task(self.task.name).kind)
 
-
-def _check_choice(key: str, value: str, valid: typing.Iterable[str]) -> None:
-    valid = list(valid)
-    if value not in valid:
-        close = difflib.get_close_matches(str(value), valid, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"{key}: unknown value {value!r}.{hint} Valid: {', '.join(valid)}")
+    def _validate_reading(self, kind: str) -> None:
+        t = self.task
+        for key in ("max_question_length", "doc_stride", "max_answer_len"):
+            if getattr(t, key) < 1:
+                raise ConfigError(f"task.{key}: must be >= 1, got {getattr(t, key)}")
+        reading = ("span_extraction", "multiple_choice")
+        if kind not in reading:
+            if t.objective in reading:
+                raise ConfigError(f"task.objective: {t.objective!r} needs a reading-comprehension task "
+                                  f"(clue/cmrc2018, clue/c3), not {t.name}")
+            return
+        if t.objective not in ("auto", kind):
+            raise ConfigError(f"task.objective: {t.name} is a {kind} task: use auto or {kind}, not {t.objective!r}")
+        room = t.max_length - t.max_question_length - 3  # [CLS] question [SEP] context [SEP]
+        if room < 1:
+            raise ConfigError(f"task.max_question_length: {t.max_question_length} leaves no room for the context "
+                              f"in task.max_length={t.max_length}")
+        if kind == "span_extraction" and t.doc_stride > room:
+            raise ConfigError(f"task.doc_stride: {t.doc_stride} exceeds the shortest context window "
+                              f"(max_length − max_question_length − 3 = {room}): context between windows "
+                              "would never be seen")
 
 
 # ---- generic strict conversion ----------------------------------------------------------------
@@ -244,6 +188,7 @@ def _convert(tp: Any, value: Any, key: str) -> Any:
 
 def _attention_from_dict(data: dict[str, Any], prefix: str) -> AttentionConfig:
     from attnlab.attention import get_attention_class
+    from attnlab.attention.base import resolve_option_aliases
 
     data = dict(data)
     kind = data.pop("kind", AttentionConfig.kind)
@@ -253,6 +198,7 @@ def _attention_from_dict(data: dict[str, Any], prefix: str) -> AttentionConfig:
     except ValueError as e:
         raise ConfigError(f"{prefix}.kind: {e}") from None
     try:
+        data = resolve_option_aliases(cls, data)  # earlier option names, e.g. talking-heads logit_heads → h_k
         opts: Any = from_dict(cls.Options, data, prefix)
     except ConfigError as e:
         raise ConfigError(f"{e} (options of attention {kind!r})") from None
@@ -315,12 +261,18 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def build_run_config(data: dict[str, Any], overrides: typing.Sequence[str] = (), source: str = "<config>") -> RunConfig:
-    """Raw mapping + `--set` overrides → a validated RunConfig; errors name `source` and the key."""
+def build_run_config(data: dict[str, Any], overrides: typing.Sequence[str] = (), source: str = "<config>",
+                     values: typing.Mapping[str, Any] | None = None) -> RunConfig:
+    """Raw mapping + dotted `values` (typed, from sweep/ablation files) + `--set KEY=VALUE` overrides (text, from
+    the command line) → a validated RunConfig; errors name `source` (or the command line) and the key."""
     data = json.loads(json.dumps(data))  # deep copy of plain data
+    for key, value in (values or {}).items():
+        set_dotted(data, key, value)
     for text in overrides:
         key, value = parse_override(text)
         set_dotted(data, key, value)
+    if overrides:
+        source = f"{source} with --set {' '.join(overrides)}"
     try:
         cfg = from_dict(RunConfig, data)
         cfg.validate()

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from attnlab.config import ConfigError
+from attnlab.errors import ConfigError
 
 if TYPE_CHECKING:
     import pytorch_lightning as pl
@@ -127,6 +127,10 @@ class Run:
             self._call("finish", self._run.finish, exit_code=exit_code)
             self._run = None  # idempotent: a second finish is a no-op
 
+    def callbacks(self) -> list[Any]:
+        """The Lightning callbacks that log a training run into this W&B run."""
+        return [__getattr__("WandbCallback")(self)] if self.active else []
+
     def __enter__(self) -> Run:
         return self
 
@@ -135,6 +139,16 @@ class Run:
 
     def __repr__(self) -> str:
         return f"Run(mode={self.mode!r}, id={self.id!r}, run_dir={self.run_dir!r})"
+
+
+@dataclass(frozen=True)
+class WandbTracker:
+    """`attnlab.experiments.trial.Tracker` over W&B: one run per training run, never failing a trial."""
+
+    cfg: TrackingConfig
+
+    def start(self, *, name: str, group: str, job_type: str, tags: Sequence[str], config: Mapping[str, Any]) -> Run:
+        return start_run(self.cfg, name=name, group=group, job_type=job_type, tags=tags, config=config)
 
 
 def start_run(cfg: TrackingConfig, *, name: str, group: str, job_type: str, tags: Sequence[str],

@@ -14,11 +14,11 @@ import pytest
 import torch
 
 from attnlab.attention import ATTENTION, AttentionDims, build_attention
+from attnlab.attention.masks import AttentionMask
 from attnlab.bench.cli import add_parser, attention_config, main
 from attnlab.bench.common import OtherLoad, peak_memory_mib, rss_peak_supported, time_rounds
 from attnlab.bench.decode import PreallocatedKVDecoder
 from attnlab.bench.references import REFERENCES, build_reference
-from attnlab.model.masks import AttentionMask
 
 TARGET_STATUS = {"PASS", "MISS", "N/A"}
 MACHINE_KEYS = {"cpu_model", "cores", "torch", "transformers", "attnlab_commit", "date", "device"}

@@ -18,14 +18,15 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from torch.testing import assert_close
 
+from attnlab.attention import ATTENTION
 from attnlab.config import AttentionConfig, ModelConfig, from_dict, to_dict
 from attnlab.model import SequenceClassifier, Transformer, untie
 from attnlab.model.checkpoints import (
     config_from_pretrained,
     init_from,
     load_pretrained,
-    load_with_tokenizer,
 )
+from attnlab.train.generation.loader import load_with_tokenizer
 
 transformers = pytest.importorskip("transformers")
 
@@ -216,10 +217,18 @@ def test_talking_heads_swap_is_exact(tmp_path: Path) -> None:
     compare(hf, ours, "bert", HIDDEN)
 
 
+@pytest.mark.parametrize("kind", sorted(k for k, c in ATTENTION.items() if "bert" not in c.exact_weights))
+def test_inexact_swap_is_refused_with_the_reason(kind: str, tmp_path: Path) -> None:
+    path = save(hf_model("BertModel", "bert"), tmp_path)
+    with pytest.raises(ValueError, match=rf"attention '{kind}' cannot load 'bert' attention weights exactly"
+                                         r".*variants that can: dot, talking_heads.*inexact_attention=True"):
+        load_pretrained(path, attention=attention(kind), dtype=F64)
+
+
 def test_linear_swap_warns_and_stays_finite(tmp_path: Path) -> None:
     path = save(hf_model("BertModel", "bert"), tmp_path)
     with pytest.warns(UserWarning, match=r"attention 'linear'.*re-initialised: none"):
-        ours = load_pretrained(path, attention=attention("linear"), dtype=F64)
+        ours = load_pretrained(path, attention=attention("linear"), dtype=F64, inexact_attention=True)
     ref = load_pretrained(path, dtype=F64)
     assert_close(ours.attn_pool[0].fn.proj.query.weight, ref.attn_pool[0].fn.proj.query.weight)  # type: ignore[index]
     ids, mask, types = inputs()
@@ -229,7 +238,7 @@ def test_linear_swap_warns_and_stays_finite(tmp_path: Path) -> None:
 def test_synthesizer_swap_names_reinitialised_and_unused(tmp_path: Path) -> None:
     path = save(hf_model("BertModel", "bert"), tmp_path)
     with pytest.warns(UserWarning) as record:
-        ours = load_pretrained(path, attention=attention("synthesizer_dense"), dtype=F64)
+        ours = load_pretrained(path, attention=attention("synthesizer_dense"), dtype=F64, inexact_attention=True)
     text = " ".join(str(w.message) for w in record)
     assert "transformer.attn_pool.0.fn.dense.net.0.weight" in text  # re-initialised
     assert "transformer.attn_pool.1.fn.proj.query.weight" in text  # no query in a dense synthesizer
@@ -237,9 +246,9 @@ def test_synthesizer_swap_names_reinitialised_and_unused(tmp_path: Path) -> None
     assert_close(ours.attn_pool[1].fn.value.weight, ref.attn_pool[1].fn.proj.value.weight)  # type: ignore[index]
 
 
-def test_talking_heads_with_fewer_logit_heads_warns(tmp_path: Path) -> None:
+def test_talking_heads_with_fewer_key_heads_warns(tmp_path: Path) -> None:
     path = save(hf_model("BertModel", "bert"), tmp_path)
-    th = from_dict(AttentionConfig, {"kind": "talking_heads", "logit_heads": 2})
+    th = from_dict(AttentionConfig, {"kind": "talking_heads", "h_k": 2})
     with pytest.warns(UserWarning) as record:
         load_pretrained(path, attention=th, dtype=F64)
     text = " ".join(str(w.message) for w in record)
@@ -276,6 +285,26 @@ def test_init_from_attnlab_ckpt(tmp_path: Path) -> None:
     torch.save({"state_dict": state}, path)
     with pytest.raises(ValueError, match=r"missing.*ffn_pool\.1\.fn\.fc_in\.bias"):
         init_from(SequenceClassifier(cfg, 3), path)
+
+
+def test_init_from_attnlab_ckpt_reads_the_target_class_families(tmp_path: Path) -> None:
+    """A dot checkpoint starts talking_heads exactly (it declares 'dot'); linear is refused."""
+    cfg = tiny_cfg()
+    source = SequenceClassifier(cfg, 3).double().eval()
+    path = tmp_path / "dot.ckpt"
+    torch.save({"state_dict": {"model." + k: v for k, v in source.state_dict().items()},
+                "hyper_parameters": {"model_cfg": to_dict(cfg)}}, path)
+    th = SequenceClassifier(dataclasses.replace(cfg, attention=attention("talking_heads")), 3).double().eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        init_from(th, path)
+    ids, mask, types = inputs()
+    assert_close(th(ids, mask.bool(), types), source(ids, mask.bool(), types))
+    linear = SequenceClassifier(dataclasses.replace(cfg, attention=attention("linear")), 3).double()
+    with pytest.raises(ValueError, match="attention 'linear' cannot load 'dot' attention weights exactly"):
+        init_from(linear, path)
+    with pytest.warns(UserWarning, match="attention 'linear'"):
+        init_from(linear, path, inexact_attention=True)
 
 
 def test_init_from_hf_dir_cuts_positions(tmp_path: Path) -> None:

@@ -12,8 +12,8 @@ from torch.testing import assert_close
 
 from attnlab.attention import AttentionDims, build_attention
 from attnlab.attention.linear import LinearAttention, LinearOptions, feature_map
+from attnlab.attention.masks import AttentionMask, prefix_mask
 from attnlab.attention.talking_heads import TalkingHeadsAttention, TalkingHeadsOptions
-from attnlab.model.masks import AttentionMask, prefix_mask
 
 B, T, D, H = 2, 7, 16, 4
 DIMS = AttentionDims(d_model=D, n_heads=H, key_size=4, value_size=4, max_len=16)
@@ -136,7 +136,7 @@ def test_linear_accumulates_in_fp32_under_autocast(monkeypatch: pytest.MonkeyPat
 
 
 def test_linear_nan_guard_counts_and_zeroes() -> None:
-    m = LinearAttention(DIMS, LinearOptions(feature_map="relu")).double().eval()
+    m = LinearAttention(DIMS, LinearOptions(feature_map="relu", nan_guard=True)).double().eval()
     with torch.no_grad():
         m.proj.key.weight.fill_(-1.0)  # relu(k) = 0 everywhere → 0/eps is finite; force inf instead
         m.proj.key.bias.fill_(math.inf)
@@ -157,8 +157,8 @@ def test_talking_heads_at_init_equals_dot() -> None:
     assert not torch.allclose(th(x, mask), dot(x, mask)), "mixers have no effect"
 
 
-def test_talking_heads_different_logit_and_weight_heads() -> None:
-    th = TalkingHeadsAttention(DIMS, TalkingHeadsOptions(logit_heads=6, weight_heads=2)).double()
+def test_talking_heads_different_key_and_value_heads() -> None:
+    th = TalkingHeadsAttention(DIMS, TalkingHeadsOptions(h_k=6, h_v=2)).double()
     assert th.pre_mix.shape == (6, H) and th.post_mix.shape == (H, 2)
     out = th(x64(), masks()["padding"])
     assert out.shape == (B, T, D)
@@ -180,10 +180,20 @@ def test_prefix_mask_rejects_non_prefix_segments() -> None:
         AttentionMask("prefix", None, torch.tensor([[0, 1, 0, 1]]))
 
 
-def test_sdpa_path_matches_manual_under_fp64_causal() -> None:
+def test_sdpa_path_matches_manual_under_fp64_causal(monkeypatch: pytest.MonkeyPatch) -> None:
+    import attnlab.attention.dot as dot
+
+    calls: list[tuple[bool, bool]] = []  # (is_causal, attn_mask given) per SDPA call
+    original = F.scaled_dot_product_attention
+
+    def spy(*args: object, **kw: object) -> Tensor:
+        calls.append((bool(kw.get("is_causal", False)), kw.get("attn_mask") is not None))
+        return original(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(dot.F, "scaled_dot_product_attention", spy)
     m = build_attention("dot", DIMS).double().eval()
     x = x64()
     fused = m(x, AttentionMask("causal"))  # is_causal fast path
     explicit = m(x, AttentionMask("causal", torch.ones(B, T, dtype=torch.bool)))  # explicit mask path
     assert_close(fused, explicit)
-    assert F.scaled_dot_product_attention is not None
+    assert calls == [(True, False), (False, True)], calls  # each path really taken, never both flags

@@ -36,7 +36,7 @@ def make_records() -> list[dict[str, Any]]:
                         "train_tokens_per_s": 1000.0 * (seed + 1),  # mean over 3 seeds: 2000
                         "wall_time_s": 10.0,
                         # mean over 3 seeds: base 110, synth 160
-                        "peak_mem_mb": 100.0 + 10 * seed + (50 if row == "synth" else 0),
+                        "peak_mem_mib": 100.0 + 10 * seed + (50 if row == "synth" else 0),
                     },
                 }
             )

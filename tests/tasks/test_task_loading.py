@@ -31,6 +31,10 @@ EXPECTED_ROWS = {
     ("clue/csl", "validation"): 3000,
     ("clue/cluewsc2020", "validation"): 304,
     ("lm/wikitext2", "validation"): 2461,
+    ("clue/cmrc2018", "train"): 10142,
+    ("clue/cmrc2018", "validation"): 3219,
+    ("clue/c3", "train"): 11869,  # d- + m- parts
+    ("clue/c3", "validation"): 3816,
 }
 MISSING = [
     ("clue/iflytek", "train"),
@@ -60,7 +64,9 @@ def test_every_task_with_local_files_loads(data_root: Path, name: str) -> None:
         assert (name, split) not in EXPECTED_ROWS or len(examples) == EXPECTED_ROWS[name, split]
         for example in examples:
             assert all(isinstance(example[f], str) and example[f] for f in spec.text_fields), example
-            if spec.is_lm:
+            if spec.kind == "span_extraction":  # more in test_reading_data.py
+                assert example["context"] and example["answers"] and len(example["spans"]) == len(example["answers"])
+            elif spec.is_lm:
                 assert set(example) == {"text_a"}
             elif spec.is_regression:
                 assert 0.0 <= example["label"] <= 5.0

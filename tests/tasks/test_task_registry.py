@@ -10,14 +10,15 @@ from attnlab.tasks.spec import METRIC_NAMES
 
 GLUE = {"cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli"}
 CLUE = {"afqmc", "tnews", "iflytek", "ocnli", "cmnli", "csl", "cluewsc2020"}
+CLUE_READING = {"cmrc2018": "span_extraction", "c3": "multiple_choice", "chid_fewclue": "multiple_choice"}
 PAIRS = {"mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli", "afqmc", "ocnli", "cmnli", "csl"}
 
 
 def test_registry_holds_every_benchmark_task() -> None:
     assert {s.short_name for s in tasks_of("glue")} == GLUE
-    assert {s.short_name for s in tasks_of("clue")} == CLUE
-    assert {s.name for s in tasks_of("lm")} == {"lm/wikitext2", "lm/songci"}
-    assert len(TASKS) == len(GLUE) + len(CLUE) + 2
+    assert {s.short_name for s in tasks_of("clue")} == CLUE | set(CLUE_READING)
+    assert {s.name for s in tasks_of("lm")} == {"lm/wikitext2", "lm/songci", "lm/csl_abstracts"}
+    assert len(TASKS) == len(GLUE) + len(CLUE) + len(CLUE_READING) + 3
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))
@@ -27,9 +28,17 @@ def test_spec_is_consistent(name: str) -> None:
     assert set(spec.metrics) <= set(METRIC_NAMES)
     assert "train" in spec.splits and spec.val_splits
     assert spec.is_pair == (spec.short_name in PAIRS)
+    if spec.is_reading_comprehension:
+        assert spec.benchmark == "clue" and spec.kind == CLUE_READING[spec.short_name] and spec.text_fields == ()
+        if spec.kind == "span_extraction":
+            assert spec.labels == () and spec.metrics == ("exact_match", "char_f1")
+        else:  # labels = answer positions; FewCLUE's ChID has no hub copy (the hub's chid is CLUE's CHID)
+            assert spec.metrics == ("accuracy",) and len(spec.labels) >= 4
+        assert (spec.hub_path is None) == (spec.short_name == "chid_fewclue")
+        return
     assert spec.text_fields == ("text_a", "text_b")[: 2 if spec.is_pair else 1]
     assert len(spec.label_codes) == len(spec.labels)
-    assert spec.language == ("zh" if spec.benchmark == "clue" or name == "lm/songci" else "en")
+    assert spec.language == ("zh" if spec.benchmark == "clue" or name in ("lm/songci", "lm/csl_abstracts") else "en")
     if spec.is_lm:
         assert spec.num_labels == 0 and not spec.greater_is_better
     elif spec.is_regression:
@@ -58,7 +67,8 @@ def test_metrics_per_task() -> None:
     assert get_task("glue/cola").metrics == ("mcc",)
     assert get_task("glue/stsb").metrics == ("pearson", "spearman")
     assert set(get_task("glue/mrpc").metrics) == set(get_task("glue/qqp").metrics) == {"f1", "accuracy"}
-    assert all(s.metrics == ("accuracy",) for s in tasks_of("clue"))
+    assert all(s.metrics == ("accuracy",) for s in tasks_of("clue") if s.kind != "span_extraction")
+    assert get_task("clue/cmrc2018").metrics == ("exact_match", "char_f1")
 
 
 def test_get_task_accepts_short_names_and_specs() -> None:

@@ -1,6 +1,7 @@
 """What every attention variant shares: its dimensions, projections, head split/merge, and the
-class-level declarations (name, options, supported masks, permutation equivariance) that the
-registry, the config validator and the registry-wide tests read.
+class-level declarations (name, options, capabilities) that the registry, the config validator,
+the checkpoint loader, decoding and the registry-wide tests read — no other module keeps its own
+list of which variant can do what.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from attnlab.model.masks import AttentionMask
+from attnlab.attention.masks import AttentionMask
 
 
 @dataclass(frozen=True)
@@ -34,11 +35,24 @@ class NoOptions:
     """Variants without knobs of their own."""
 
 
+HF_FAMILIES = frozenset({"bert", "roberta", "albert", "gpt2"})  # pretrained families with dot attention
+DECODING_KINDS = ("kv_cache", "recurrent", "history")
+
+
 class Attention(nn.Module):
     """Base class: ``forward(x (B, T, D), mask) -> (B, T, D)``.
 
     Subclasses set the class attributes and build only the projections they use (a parameter
-    that gets no gradient is a bug the registry-wide tests catch).
+    that gets no gradient is a bug the registry-wide tests catch). Capabilities, each checked by
+    the registry-wide tests:
+    - `supported_masks`: which of padding / causal / prefix it honours;
+    - `permutation_equivariant`: permuting the tokens permutes the outputs;
+    - `linear_memory`: no T×T tensor in forward or backward (causal or unmasked, dk == dv);
+    - `exact_weights`: checkpoint families whose attention weights it reproduces exactly — HF
+      model types (`HF_FAMILIES`), or attnlab attention kinds for attnlab checkpoints; the
+      checkpoint loader refuses any other family;
+    - `decoding`: how `step` decodes — `kv_cache` (keys/values of every earlier token),
+      `recurrent` (a state of constant size) or `history` (the layer's inputs, recomputed).
     """
 
     name: ClassVar[str] = ""
@@ -46,6 +60,18 @@ class Attention(nn.Module):
     supported_masks: ClassVar[frozenset[str]] = frozenset({"padding", "causal", "prefix"})
     permutation_equivariant: ClassVar[bool] = False
     needs_max_len: ClassVar[bool] = False
+    linear_memory: ClassVar[bool] = False
+    exact_weights: ClassVar[frozenset[str]] = frozenset()
+    decoding: ClassVar[str] = "history"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.decoding not in DECODING_KINDS:
+            raise TypeError(f"{cls.__name__}.decoding={cls.decoding!r}; valid: {', '.join(DECODING_KINDS)}")
+        own_step = cls.step is not Attention.step
+        if own_step != (cls.decoding != "history"):
+            raise TypeError(f"{cls.__name__}: decoding={cls.decoding!r} but it "
+                            f"{'overrides' if own_step else 'inherits'} step(); 'history' is the inherited one")
 
     def __init__(self, dims: AttentionDims, options: Any = None) -> None:
         super().__init__()
@@ -150,8 +176,21 @@ def scaled_logits(q: Tensor, k: Tensor) -> Tensor:
     return q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
 
 
+def resolve_option_aliases(cls: type[Attention], values: dict[str, Any]) -> dict[str, Any]:
+    """Old option spellings → current names, from the Options class's `aliases` (old → new)."""
+    aliases: dict[str, str] = getattr(cls.Options, "aliases", {})
+    out = dict(values)
+    for old, new in aliases.items():
+        if old in out:
+            if new in out:
+                raise ValueError(f"option {old!r} is the old name of {new!r}; give only {new!r}")
+            out[new] = out.pop(old)
+    return out
+
+
 def options_from_dict(cls: type[Attention], values: dict[str, Any]) -> Any:
     """Build a variant's Options from a plain dict (already validated by the config loader)."""
+    values = resolve_option_aliases(cls, values)
     names = {f.name for f in dataclasses.fields(cls.Options)}
     unknown = set(values) - names
     if unknown:

@@ -25,11 +25,15 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from attnlab.attention.base import Attention, AttentionDims, QKVProjections, merge_heads
+from attnlab.attention.linear_kernels import (
+    FEATURE_MAPS,
+    feature_map,
+    fused_qkv_weights,
+    linear_noncausal_fused,
+    recurrent_step,
+)
+from attnlab.attention.masks import AttentionMask
 from attnlab.attention.registry import register
-from attnlab.model.masks import AttentionMask
-
-FEATURE_MAPS = ("elu", "relu", "softmax")
-
 
 @dataclass(frozen=True)
 class LinearOptions:
@@ -37,7 +41,7 @@ class LinearOptions:
     eps: float = 1e-6
     causal_impl: str = "chunked"  # chunked | cumsum
     chunk_size: int = 64
-    nan_guard: bool = True  # replace non-finite outputs by 0 and count the events
+    nan_guard: bool = False  # debugging aid: zero non-finite outputs and count them (forward and step)
 
     def __post_init__(self) -> None:
         if self.feature_map not in FEATURE_MAPS:
@@ -46,15 +50,6 @@ class LinearOptions:
             raise ValueError(f"causal_impl must be 'chunked' or 'cumsum', got {self.causal_impl!r}")
         if self.eps <= 0 or self.chunk_size < 1:
             raise ValueError("eps must be > 0 and chunk_size >= 1")
-
-
-def feature_map(x: Tensor, kind: str) -> Tensor:
-    """φ: a positive feature map applied per head (positivity keeps the normaliser > 0)."""
-    if kind == "elu":
-        return F.elu(x) + 1.0
-    if kind == "relu":
-        return F.relu(x)
-    return torch.softmax(x, dim=-1)
 
 
 def with_ones(v: Tensor) -> Tensor:
@@ -94,8 +89,17 @@ def linear_causal_chunked(q: Tensor, k: Tensor, v: Tensor, eps: float, chunk: in
     tril = torch.ones(chunk, chunk, dtype=q.dtype, device=q.device).tril()
     out = ((qc @ kc.transpose(-2, -1)) * tril) @ vc  # (B, H, N, C, dv+1): within-chunk part
     s = kc.transpose(-2, -1) @ vc  # (B, H, N, dk, dv+1) per-chunk state
-    out = out + qc @ (s.cumsum(dim=2) - s)  # + the state of all earlier chunks (exclusive sum)
+    out = out + qc @ exclusive_cumsum(s, dim=2)  # + the state of all earlier chunks
     return split_num_den(out, eps).reshape(b, h, n * chunk, dv - 1)[:, :, :t]
+
+
+def exclusive_cumsum(s: Tensor, dim: int) -> Tensor:
+    """Σ_{c' < c} s_c' along `dim`: the inclusive cumsum shifted by one. Never `cumsum − s`, whose
+    rounding lets s_c (later tokens) change the sum of the earlier chunks (a causal leak)."""
+    s = s.movedim(dim, 0)
+    out = torch.zeros_like(s)
+    out[1:] = s[:-1].cumsum(dim=0)
+    return out.movedim(0, dim)
 
 
 @register
@@ -103,6 +107,8 @@ class LinearAttention(Attention):
     name: ClassVar[str] = "linear"
     Options: ClassVar[type] = LinearOptions
     permutation_equivariant: ClassVar[bool] = True
+    linear_memory: ClassVar[bool] = True
+    decoding: ClassVar[str] = "recurrent"
 
     def __init__(self, dims: AttentionDims, options: LinearOptions | None = None) -> None:
         super().__init__(dims, options)
@@ -118,6 +124,17 @@ class LinearAttention(Attention):
 
     def forward(self, x: Tensor, mask: AttentionMask) -> Tensor:
         opts: LinearOptions = self.options
+        if mask.kind == "bidirectional":  # O(T)-memory autograd function (linear_kernels.py)
+            b, t, _ = x.shape
+            with torch.autocast(device_type=x.device.type, enabled=False):
+                acc = torch.promote_types(x.dtype, torch.float32)
+                p, h = self.proj, self.n_heads
+                q = p.query(x).to(acc).view(b, t, h, -1)  # (B, T, H, dk): the projection's own layout
+                k = p.key(x).to(acc).view(b, t, h, -1)
+                v = p.value(x).to(acc).view(b, t, h, -1)  # (B, T, H, dv)
+                keep = None if mask.key_padding is None else mask.key_padding[:, :, None].to(acc)  # (B, T, 1)
+                out = self._guard(linear_noncausal_fused(q, k, v, keep, opts.feature_map, opts.eps))
+            return self.proj.output(out.view(b, t, -1).to(x.dtype))  # (B, T, D): no head merge copy
         with torch.autocast(device_type=x.device.type, enabled=False):
             q, k, v = self._features(x)
             if mask.key_padding is not None:
@@ -133,10 +150,7 @@ class LinearAttention(Attention):
                     src = source.to(k.dtype)
                     out_src = linear_noncausal(q, k * src, v * src, opts.eps)
                     out = torch.where(source, out_src, out)
-            if opts.nan_guard:
-                # Count on device (no host sync per step), then zero the non-finite entries.
-                self.nan_guard_events += (~torch.isfinite(out)).sum()
-                out = torch.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+            out = self._guard(out)
         # No attention-dropout here: there is no attention matrix to drop from.
         return self.proj.output(merge_heads(out.to(x.dtype)))  # (B, T, D)
 
@@ -144,17 +158,27 @@ class LinearAttention(Attention):
         opts: LinearOptions = self.options
         if opts.causal_impl == "cumsum":
             return linear_causal_cumsum(q, k, v, opts.eps)
-        return linear_causal_chunked(q, k, v, opts.eps, opts.chunk_size)
+        out = linear_causal_chunked(q, k, v, opts.eps, opts.chunk_size)
+        if opts.nan_guard and not bool(torch.isfinite(out).all()):
+            # Inside a chunk a non-finite later token reaches earlier rows (0·inf = nan in the masked
+            # matmul); the prefix-sum form keeps it causal, so the guard zeroes what `step` zeroes.
+            return linear_causal_cumsum(q, k, v, opts.eps)
+        return out
+
+    def _guard(self, out: Tensor) -> Tensor:
+        """With `nan_guard`: count the non-finite entries (on device, no host sync) and zero them."""
+        if not self.options.nan_guard:
+            return out
+        self.nan_guard_events += (~torch.isfinite(out)).sum()
+        return torch.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
 
     # ---- recurrent decoding -------------------------------------------------------------
-    def init_state(self, batch: int, device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
-        """Empty RNN state: S (B, H, dk, dv) and z (B, H, dk)."""
+    def init_state(self, batch: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+        """Empty RNN state S̃ = [S, z] (B, H, dk, dv+1): Σ φk vᵀ and, as the last column, Σ φk."""
         acc = torch.promote_types(dtype, torch.float32)
-        h, dk, dv = self.n_heads, self.key_size, self.value_size
-        return (torch.zeros(batch, h, dk, dv, device=device, dtype=acc),
-                torch.zeros(batch, h, dk, device=device, dtype=acc))
+        return torch.zeros(batch, self.n_heads, self.key_size, self.value_size + 1, device=device, dtype=acc)
 
-    def prefill(self, x: Tensor, mask: AttentionMask) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    def prefill(self, x: Tensor, mask: AttentionMask) -> tuple[Tensor, Tensor]:
         """Prompt pass; the state is the sum over every prompt token (a UniLM source, or an LM prefix)."""
         out = self(x, mask)
         with torch.autocast(device_type=x.device.type, enabled=False):
@@ -162,23 +186,39 @@ class LinearAttention(Attention):
             if mask.key_padding is not None:
                 keep = mask.key_padding[:, None, :, None].to(k.dtype)
                 k, v = k * keep, v * keep
-            return out, (k.transpose(-2, -1) @ v, k.sum(dim=-2))  # (B, H, dk, dv), (B, H, dk)
+            return out, k.transpose(-2, -1) @ with_ones(v)  # (B, H, dk, dv+1)
 
-    def step(self, x_t: Tensor, state: tuple[Tensor, Tensor] | None, mask_kind: str = "causal") -> tuple[
-            Tensor, tuple[Tensor, Tensor]]:
-        """One causal step: x_t (B, 1, D) → (B, 1, D), updating (S, z) — O(1) in the length so far."""
+    def step(self, x_t: Tensor, state: Tensor | None, mask_kind: str = "causal") -> tuple[Tensor, Tensor]:
+        """One causal step: x_t (B, 1, D) → (B, 1, D), updating S̃ — O(1) in the length so far."""
         if state is None:
             state = self.init_state(x_t.shape[0], x_t.device, x_t.dtype)
-        s, z = state
+        opts: LinearOptions = self.options
+        if x_t.dtype == state.dtype and not torch.is_grad_enabled() and not torch.is_autocast_enabled():
+            # Inference: one fused q/k/v matmul and two batched matmuls (linear_kernels.recurrent_step).
+            weight, bias = self._fused_qkv()
+            out, state = recurrent_step(x_t, weight, bias, state, self.n_heads, self.key_size, opts.feature_map,
+                                        opts.eps)
+            return F.linear(self._guard(out), self.proj.output.weight, self.proj.output.bias), state
         with torch.autocast(device_type=x_t.device.type, enabled=False):
             q, k, v = self._features(x_t)  # (B, H, 1, d)
-            s = s + k.transpose(-2, -1) @ v  # (B, H, dk, dv)
-            z = z + k.squeeze(2)  # (B, H, dk)
-            num = q @ s  # (B, H, 1, dv)
-            den = q @ z.unsqueeze(-1)  # (B, H, 1, 1)
-            out = num / (den + self.options.eps)
-        return self.proj.output(merge_heads(out.to(x_t.dtype))), (s, z)
+            state = state + k.transpose(-2, -1) @ with_ones(v)  # (B, H, dk, dv+1)
+            out = self._guard(split_num_den(q @ state, opts.eps))  # the same guard as forward
+        return self.proj.output(merge_heads(out.to(x_t.dtype))), state
+
+    def _fused_qkv(self) -> tuple[Tensor, Tensor]:
+        """The fused decoding projection, rebuilt only when a projection tensor changed (its version
+        counter moves on every in-place update, e.g. an optimiser step; its pointer on `.to()`)."""
+        p = self.proj
+        tensors = (p.query.weight, p.query.bias, p.key.weight, p.key.bias, p.value.weight, p.value.bias)
+        key = tuple((t._version, t.data_ptr()) for t in tensors)
+        cached = self.__dict__.get("_qkv_cache")
+        if cached is None or cached[0] != key:
+            cached = (key, *fused_qkv_weights(p.query, p.key, p.value, self.n_heads))
+            self.__dict__["_qkv_cache"] = cached  # not a buffer: derived data, never in the state dict
+        return cached[1], cached[2]
 
     def extra_metrics(self) -> dict[str, float]:
+        if not self.options.nan_guard:
+            return {}
         return {"nan_guard_events": float(self.nan_guard_events.item())}
 

@@ -27,8 +27,9 @@ from attnlab.attention.base import (
     scaled_logits,
     split_heads,
 )
+from attnlab.attention.masks import AttentionMask
+from attnlab.attention.fused import attend_with_bias
 from attnlab.attention.registry import register
-from attnlab.model.masks import AttentionMask
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,57 @@ class Synthesizer(Attention):
         t = x.shape[1]
         if t > self.dims.max_len:
             raise ValueError(f"{self.name}: sequence length {t} exceeds model.max_len={self.dims.max_len}")
+        if self.training and self.dims.dropout > 0:
+            return self.explicit(x, mask)  # dropout acts on the T×T weights: only the explicit form has them
+        allowed = mask.dense(t, x.device)  # (B or 1, 1, T, T) or None
+        v = split_heads(self.value(x), self.n_heads)  # (B, H, T, dv)
+        if "dot" in self.components:
+            return self.output(merge_heads(self._fused(x, v, allowed)))
+        logits = self._mixed_logits(x, skip=None)
+        assert logits is not None
+        if logits.shape[0] == 1 and (allowed is None or allowed.shape[0] == 1):
+            # Input-independent logits (random, factorized random) under a mask shared by the batch:
+            # the softmax is computed once for the whole batch, and the batch rides in the matmul's
+            # columns — (H, T, T) @ (H, T, B·dv) — so its backward never expands P to (B, H, T, T).
+            probs = masked_softmax(logits[0], None if allowed is None else allowed[0])  # (H, T, T)
+            b, h, _, dv = v.shape
+            vb = v.permute(1, 2, 0, 3).reshape(h, t, b * dv)  # (H, T, B·dv)
+            out = (probs @ vb).view(h, t, b, dv).permute(2, 1, 0, 3)  # (B, T, H, dv)
+            return self.output(out.reshape(b, t, h * dv))  # (B, T, D)
+        return self.output(merge_heads(masked_softmax(logits, allowed) @ v))  # (B, T, D)
+
+    def _mixed_logits(self, x: Tensor, skip: str | None) -> Tensor | None:
+        """Σ_c α_c B_c over the components other than `skip` ((B or 1, H, T, T)), or None if none."""
+        names = [c for c in self.components if c != skip]
+        if not names:
+            return None
+        if len(self.components) == 1:
+            return self._logits(names[0], x)
+        alpha = torch.softmax(self.mix, dim=0)
+        terms = [alpha[self.components.index(c)] * self._logits(c, x) for c in names]
+        total = terms[0]
+        for term in terms[1:]:  # not sum(): its start value 0 would cost one more T×T pass
+            total = total + term
+        return total
+
+    def _fused(self, x: Tensor, v: Tensor, allowed: Tensor | None) -> Tensor:
+        """Mixtures with `dot`: the synthesized logits are an additive bias of one fused attention
+        call, softmax(α_dot·QKᵀ/√dk + Σ_c α_c B_c) V (fused.py); α_dot scales the queries."""
+        h = self.n_heads
+        q = split_heads(self.query(x), h)  # (B, H, T, dk)
+        k = split_heads(self.key(x), h)  # (B, H, T, dk)
+        bias = self._mixed_logits(x, skip="dot")
+        if bias is None:
+            raise ValueError(f"{self.name}: a fused mixture needs at least one synthesized component")
+        if len(self.components) > 1:
+            q = q * torch.softmax(self.mix, dim=0)[self.components.index("dot")]
+        if allowed is not None:
+            bias = bias.masked_fill(~allowed, float("-inf"))
+        return attend_with_bias(q, k, v, bias, self.key_size ** -0.5)  # (B, H, T, dv)
+
+    def explicit(self, x: Tensor, mask: AttentionMask) -> Tensor:
+        """The reference form: the (B, H, T, T) weights written out (parity tests; attention dropout)."""
+        t = x.shape[1]
         if len(self.components) == 1:
             logits = self._logits(self.components[0], x)
         else:

@@ -12,10 +12,11 @@ from typing import Any
 
 import torch
 
+from attnlab.attention.masks import AttentionMask
 from attnlab.bench.common import median, time_rounds
-from attnlab.bench.layers import LayerShape, build_layer, make_step
+from attnlab.bench.config import LayerShape
+from attnlab.bench.layers import build_layer, make_step
 from attnlab.bench.memory import measure_in_child
-from attnlab.model.masks import AttentionMask
 
 
 def decode_ms_per_token(name: str, shape: LayerShape, context: int, steps: int = 16) -> float:

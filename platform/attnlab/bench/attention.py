@@ -3,24 +3,24 @@ sequence length, against references in the same process (see `references.py`), p
 decoding cost per token (`decode.py`). Writes attention.json, attention.md and attention.png.
 
 Per length T all layers are built, warmed up once, then timed in interleaved rounds (common.py).
-A layer is skipped, not crashed, when its T×T tensors would exceed the memory budget or (outside
-the core layers a target needs) when its time per call, extrapolated as T² from the previous
-length, would exceed `max_call_s`.
+A layer is skipped, not crashed, when its T×T tensors would exceed the memory budget or, beyond
+the targets' longest length (T > 4096, `--long`) and outside the core layers, when its time per
+call, extrapolated as T² from the previous length, would exceed `max_call_s`.
 """
 
 from __future__ import annotations
 
 import gc
-import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from attnlab.bench import memory
+from attnlab.bench.attention_targets import TARGET_T, attention_targets
 from attnlab.bench.common import (
     OtherLoad,
     load_average,
@@ -33,63 +33,27 @@ from attnlab.bench.common import (
     wait_for_quiet,
     write_json,
 )
+from attnlab.bench.config import AttentionBenchConfig, Log
+from attnlab.bench.decode import run_decode_bench
 from attnlab.bench.layers import (
     CORE,
-    LayerShape,
     build_layer,
     is_reference,
     layer_names,
     make_step,
     quadratic_bytes,
 )
+from attnlab.bench.report import write_attention_report
 
-DEFAULT_LENGTHS = (128, 256, 512, 1024, 2048, 4096)
 RATIO_PAIRS = (("dot", "sdpa"), ("dot", "explicit_softmax"), ("dot", "hf_bert"), ("linear", "dot"),
                ("linear", "explicit_linear"))
-
-
-@dataclass(frozen=True)
-class AttentionBenchConfig:
-    lengths: tuple[int, ...] = DEFAULT_LENGTHS
-    batch: int = 2
-    d_model: int = 256
-    n_heads: int = 4
-    repeats: int = 5  # timed rounds per length (fewer when one round exceeds length_budget_s / repeats)
-    min_repeats: int = 3
-    length_budget_s: float = 40.0
-    variants: tuple[str, ...] = ()  # () → every registered variant
-    memory_budget_gib: float = 8.0  # skip layers whose T×T tensors would need more
-    max_call_s: float = 1.5  # skip non-core layers projected slower than this per call
-    measure_memory: bool = True
-    decode_lengths: tuple[int, ...] = ()  # () → lengths
-    decode_steps: int = 16  # tokens timed per call
-    decode_rounds: int = 7
-    decode_threads: int = 1  # intra-op threads while decoding (µs-sized ops; see decode.py)
-    device: str = "auto"
-    threads: int = 0  # torch intra-op threads; 0 → torch's default (one per core)
-    wait_quiet_s: float = 0.0  # first wait up to this long for other processes to go quiet
-    seed: int = 0
-    command: str = ""  # the command line that reproduces this run (recorded, not used)
-
-    @property
-    def shape(self) -> LayerShape:
-        return LayerShape(self.batch, self.d_model, self.n_heads)
-
-    def validate(self) -> None:
-        if self.d_model % self.n_heads:
-            raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
-        if not self.lengths or min(self.lengths) < 1 or self.batch < 1 or self.repeats < 1:
-            raise ValueError("lengths, batch and repeats must be positive")
-
-
-Log = Callable[[str], None]
 
 
 def _skip_reason(name: str, t: int, cfg: AttentionBenchConfig, last: dict[str, tuple[int, float]]) -> str | None:
     need = quadratic_bytes(name, cfg.shape, t)
     if need > cfg.memory_budget_gib * 2**30:
         return f"skipped: too big (~{need / 2**30:.1f} GiB of T×T tensors > {cfg.memory_budget_gib:g} GiB budget)"
-    if name not in CORE and name in last:
+    if name not in CORE and name in last and t > TARGET_T:  # every target's length is always measured
         t_prev, s_prev = last[name]
         projected = s_prev * (t / t_prev) ** 2
         if projected > cfg.max_call_s:
@@ -162,25 +126,8 @@ def _attach_memory(rows: list[dict[str, Any]], cfg: AttentionBenchConfig, device
             r["memory_status"] = value
 
 
-def memory_slope(rows: list[dict[str, Any]], layer: str) -> tuple[float, list[int]]:
-    """Log-log slope of peak memory vs T over the upper half of the measured lengths (≥ 2 points):
-    1 = linear growth, 2 = quadratic. Small T is left out: fixed costs (weight gradients) dominate there."""
-    pts = sorted((r["T"], r["peak_mib"]) for r in rows if r["layer"] == layer and r.get("peak_mib"))
-    pts = pts[(len(pts) - 1) // 2:]
-    if len(pts) < 2:
-        return float("nan"), [t for t, _ in pts]
-    xs, ys = [math.log(t) for t, _ in pts], [math.log(m) for _, m in pts]
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
-    return slope, [t for t, _ in pts]
-
-
 def run_attention_bench(cfg: AttentionBenchConfig, out_dir: Path | str, log: Log = print) -> dict[str, Any]:
     """Run the benchmark, write attention.{json,md,png} under `out_dir`, return the JSON data."""
-    from attnlab.bench.attention_targets import attention_targets
-    from attnlab.bench.decode import run_decode_bench
-    from attnlab.bench.report import write_attention_report
-
     cfg.validate()
     device = pick_device(cfg.device)
     if cfg.threads > 0:

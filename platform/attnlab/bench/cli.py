@@ -45,7 +45,7 @@ def add_bench_commands(parser: argparse.ArgumentParser) -> None:
     at.add_argument("--variants", nargs="+", help="registered variants to run (default: all)")
     at.add_argument("--memory-budget-gib", type=float, default=8.0, help="skip layers whose T×T tensors need more")
     at.add_argument("--max-call-s", type=float, default=1.5,
-                    help="skip non-core layers projected slower than this per fwd+bwd call")
+                    help="beyond T=4096 only: skip non-core layers projected slower than this per fwd+bwd call")
     at.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     at.add_argument("--decode-steps", type=int, help="tokens timed per decoding round (default 16)")
     at.add_argument("--decode-threads", type=int, default=1, help="intra-op threads while decoding (default 1)")
@@ -99,7 +99,7 @@ def _flags(values: dict[str, Any]) -> list[str]:
 
 
 def attention_config(args: argparse.Namespace) -> Any:
-    from attnlab.bench.attention import AttentionBenchConfig
+    from attnlab.bench.config import AttentionBenchConfig
 
     v = _resolve(args, ATTENTION_DEFAULTS, ATTENTION_TINY)
     lengths = sorted(set(v["lengths"]) | ({LONG_LENGTH} if args.long else set()))
@@ -120,7 +120,7 @@ def attention_config(args: argparse.Namespace) -> Any:
 
 
 def train_config(args: argparse.Namespace) -> Any:
-    from attnlab.bench.train import TrainBenchConfig
+    from attnlab.bench.config import TrainBenchConfig
 
     v = _resolve(args, TRAIN_DEFAULTS, TRAIN_TINY)
     flags = {"d_model": v["d_model"], "layers": v["layers"], "heads": v["heads"], "seq_len": v["seq_len"],

@@ -23,7 +23,7 @@ per token instead of ~1 ms). One thread per decoding stream is also how CPU serv
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -31,14 +31,10 @@ from torch import Tensor, nn
 
 from attnlab.attention.base import merge_heads
 from attnlab.attention.dot import DotAttention
+from attnlab.attention.masks import AttentionMask
 from attnlab.bench.common import OtherLoad, median, paired_ratio, time_rounds
-from attnlab.bench.layers import LayerShape, build_layer
-from attnlab.model.masks import AttentionMask
-
-if TYPE_CHECKING:
-    from attnlab.bench.attention import AttentionBenchConfig
-
-Log = Callable[[str], None]
+from attnlab.bench.config import AttentionBenchConfig, LayerShape, Log
+from attnlab.bench.layers import build_layer
 DECODE_LAYERS = 2
 
 

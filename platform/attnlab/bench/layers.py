@@ -4,29 +4,20 @@ forward+backward call that is timed and memory-profiled."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from attnlab.attention import ATTENTION, AttentionDims, build_attention
+from attnlab.attention.masks import AttentionMask
+from attnlab.bench.config import LayerShape
 from attnlab.bench.references import LINEAR_MEMORY, REFERENCES, build_reference
-from attnlab.model.masks import AttentionMask
 
-# Needed by a target, so never skipped for time (only when their T×T tensors cannot fit).
+# Needed by a target at every length, so never skipped for time (only when their T×T tensors
+# cannot fit). Registered variants are measured up to the targets' longest length too (see
+# attention._skip_reason): time-based skips apply only beyond it (`--long`).
 CORE = frozenset({"dot", "linear", "sdpa", "explicit_softmax", "hf_bert", "explicit_linear"})
 QUADRATIC_COPIES = 4  # T×T fp32 tensors alive at the backward peak: logits, probs, and their grads
-
-
-@dataclass(frozen=True)
-class LayerShape:
-    batch: int
-    d_model: int
-    n_heads: int
-
-    @property
-    def head_size(self) -> int:
-        return self.d_model // self.n_heads
 
 
 def layer_names(variants: tuple[str, ...] = ()) -> list[str]:
@@ -45,7 +36,7 @@ def is_reference(name: str) -> bool:
 
 def quadratic_bytes(name: str, shape: LayerShape, seq_len: int) -> int:
     """Rough bytes of T×T tensors one forward+backward keeps alive (0 for O(T)-memory layers)."""
-    if name in LINEAR_MEMORY:
+    if name in LINEAR_MEMORY or getattr(ATTENTION.get(name), "linear_memory", False):  # the class declares it
         return 0
     return QUADRATIC_COPIES * shape.batch * shape.n_heads * seq_len**2 * 4
 
@@ -60,12 +51,13 @@ def build_layer(name: str, shape: LayerShape, seq_len: int, device: torch.device
     return layer.to(device).train()
 
 
-def make_step(layer: nn.Module, shape: LayerShape, seq_len: int, device: torch.device) -> Callable[[], None]:
+def make_step(layer: nn.Module, shape: LayerShape, seq_len: int, device: torch.device,
+              mask: AttentionMask | None = None) -> Callable[[], None]:
     """One forward+backward of `layer` on a fixed random (B, T, D) input, grads freed first
     (as `zero_grad(set_to_none=True)` would), so every call allocates what a training step does."""
     x = torch.randn(shape.batch, seq_len, shape.d_model, device=device, requires_grad=True)  # (B, T, D)
     grad_out = torch.randn(shape.batch, seq_len, shape.d_model, device=device)  # (B, T, D)
-    mask = AttentionMask("bidirectional")
+    mask = mask or AttentionMask("bidirectional")
     params = list(layer.parameters())
 
     def step() -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 import os
 import subprocess
 import sys
@@ -30,7 +31,8 @@ from typing import Any
 import torch
 
 from attnlab.bench.common import peak_memory_mib, rss_peak_supported
-from attnlab.bench.layers import LayerShape, build_layer, make_step
+from attnlab.bench.config import LayerShape
+from attnlab.bench.layers import build_layer, make_step
 
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "131072"}
 METHOD_CPU = ("peak RSS delta (VmHWM reset via /proc/self/clear_refs) in a child process whose glibc "
@@ -76,6 +78,19 @@ def measure_in_child(configs: Sequence[tuple[str, int]], shape: LayerShape, seed
         value = results.get(f"{name}@{t}")
         out[(name, t)] = value if value is not None else f"not measured: memory worker exited {code}"
     return out
+
+
+def memory_slope(rows: list[dict[str, Any]], layer: str) -> tuple[float, list[int]]:
+    """Log-log slope of peak memory vs T over the upper half of the measured lengths (≥ 2 points):
+    1 = linear growth, 2 = quadratic. Small T is left out: fixed costs (weight gradients) dominate there."""
+    pts = sorted((r["T"], r["peak_mib"]) for r in rows if r["layer"] == layer and r.get("peak_mib"))
+    pts = pts[(len(pts) - 1) // 2:]
+    if len(pts) < 2:
+        return float("nan"), [t for t, _ in pts]
+    xs, ys = [math.log(t) for t, _ in pts], [math.log(m) for _, m in pts]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+    return slope, [t for t, _ in pts]
 
 
 def main(argv: Sequence[str]) -> int:

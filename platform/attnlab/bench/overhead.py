@@ -24,9 +24,9 @@ import torch
 import torch.nn.functional as F
 
 from attnlab.bench.common import REPO_ROOT, OtherLoad, median, pick_device, target
+from attnlab.bench.config import Log, TrainBenchConfig
 
 if TYPE_CHECKING:
-    from attnlab.bench.train import Log, TrainBenchConfig
     from attnlab.config import RunConfig
 
 OVERHEAD_TARGET, MIN_TRIAL_S = 1.10, 60.0
@@ -58,9 +58,9 @@ def bare_trial(cfg: RunConfig) -> dict[str, Any]:
     """The same steps as `runner.train_run` with no Lightning, Optuna or W&B."""
     import pytorch_lightning as pl
 
-    from attnlab.lit.common import build_optimizer
     from attnlab.model import SequenceClassifier
-    from attnlab.runner import build_datamodule
+    from attnlab.train.common import build_optimizer
+    from attnlab.train.fit import build_datamodule
 
     started = time.perf_counter()
     pl.seed_everything(cfg.train.seed, workers=True, verbose=False)  # the RNG state train_run starts from
@@ -103,44 +103,32 @@ def bare_trial(cfg: RunConfig) -> dict[str, Any]:
 
 
 def platform_trial(cfg: RunConfig, tmp: Path) -> dict[str, Any]:
-    """One `study.optimize(objective, n_trials=1)` whose objective is what a sweep trial does."""
+    """One `study.optimize(objective, n_trials=1)` whose objective is the platform's one trial body
+    (`attnlab.experiments.trial.run_trial`: Optuna + W&B offline + Lightning), exactly as a sweep runs it."""
     import optuna
 
-    from attnlab.config import to_dict
-    from attnlab.runner import train_run
-    from attnlab.sweep.study import open_storage
+    from attnlab.experiments.study import open_storage
+    from attnlab.experiments.trial import PlannedRun, run_trial
+    from attnlab.record import Record
+    from attnlab.tracking import TrackingConfig, WandbTracker
 
-    try:
-        from attnlab.tracking import TrackingConfig, WandbCallback, start_run
-    except ImportError:
-        start_run = None  # type: ignore[assignment]
     started = time.perf_counter()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name="bench-overhead", storage=open_storage(f"sqlite:///{tmp / 'study.db'}"),
                                 direction="maximize", load_if_exists=True)
-    records: list[dict[str, Any]] = []
+    tracker = WandbTracker(TrackingConfig(mode="offline", dir=str(tmp)))
+    records: list[Record] = []
 
     def objective(trial: optuna.Trial) -> float:
-        callbacks: list[Any] = []
-        run = None
-        if start_run is not None:
-            run = start_run(TrackingConfig(mode="offline", dir=str(tmp)), name=f"bench-overhead#{trial.number}",
-                            group="bench-overhead", job_type=cfg.task.name, tags=["bench"], config=to_dict(cfg))
-            callbacks.append(WandbCallback(run))
-        record = train_run(cfg, callbacks=callbacks, progress=False)
-        if run is not None:
-            run.summary({**record["metrics"], **{f"cost/{k}": v for k, v in record["cost"].items()}})
-            run.finish()
-        trial.set_user_attr("records", {cfg.task.name: record})
-        records.append(record)
-        return float(record["metrics"]["val/accuracy"])
+        run = PlannedRun(cfg, label=f"bench-overhead#{trial.number}", tags=("bench",))
+        records.extend(run_trial(trial, [run], study="bench-overhead", tracker=tracker))
+        return records[-1].metrics["val/accuracy"]
 
     study.optimize(objective, n_trials=1)
     wall = time.perf_counter() - started
-    cost = records[0]["cost"]
-    return {"wall_s": wall, "train_step_s": cost["train_tokens"] / max(cost["train_tokens_per_s"], 1e-9),
-            "steps": cost["train_steps"], "val/accuracy": records[0]["metrics"]["val/accuracy"],
-            "wandb": start_run is not None}
+    cost = records[0].cost
+    return {"wall_s": wall, "train_step_s": cost.train_tokens / max(cost.train_tokens_per_s, 1e-9),
+            "steps": cost.train_steps, "val/accuracy": records[0].metrics["val/accuracy"], "wandb": True}
 
 
 def run_overhead(cfg: TrainBenchConfig, log: Log) -> dict[str, Any]:
@@ -150,7 +138,7 @@ def run_overhead(cfg: TrainBenchConfig, log: Log) -> dict[str, Any]:
     import optuna  # noqa: F401  (imports paid before timing, as in a sweep worker)
     import pytorch_lightning  # noqa: F401
 
-    import attnlab.runner  # noqa: F401
+    import attnlab.train.runner  # noqa: F401
 
     steps = cfg.trial_steps
     calibration: dict[str, Any] = {}

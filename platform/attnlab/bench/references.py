@@ -24,12 +24,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attnlab.attention.base import QKVProjections, merge_heads
-from attnlab.model.masks import AttentionMask
+from attnlab.attention.masks import AttentionMask
 
 # Which reference each registered variant is compared with in the report.
 REFERENCES = ("sdpa", "explicit_softmax", "hf_bert", "explicit_linear")
-# Peak memory is O(T) for these (fused SDPA kernels, linear attention); O(T²) for every other.
-LINEAR_MEMORY = frozenset({"dot", "linear", "sdpa", "hf_bert"})
+# References whose peak memory is O(T) (fused SDPA kernels); variants declare it on their class (`linear_memory`).
+LINEAR_MEMORY = frozenset({"sdpa", "hf_bert"})
 
 
 class _Reference(nn.Module):

@@ -47,6 +47,17 @@ def targets_table(targets: Sequence[dict[str, Any]]) -> str:
                  [[t["name"], t["goal"], t["measured"], f"**{t['status']}**", t["detail"]] for t in targets])
 
 
+def profile_sections(targets: Sequence[dict[str, Any]], level: str = "##") -> list[str]:
+    """One table of top ops (torch.profiler, self time) per profiled target: where the time goes."""
+    out: list[str] = []
+    for tg in targets:
+        for name, ops in tg.get("profile", {}).items():
+            out += [f"{level} Profile behind `{tg['name']}` ({tg['status']}): {name}", "",
+                    table(["op", "self ms", "share", "calls"],
+                          [[o["op"], o["self_ms"], f"{100 * o['share']:.1f}%", o["calls"]] for o in ops]), ""]
+    return out
+
+
 # ---- attention ----------------------------------------------------------------------------------
 def _short(status: str) -> str:
     return status.split("(")[0].strip()  # "skipped: too big (~9 GiB ...)" → "skipped: too big"
@@ -87,11 +98,12 @@ def attention_markdown(data: dict[str, Any]) -> str:
         "F.scaled_dot_product_attention, `explicit_softmax` = softmax(QKᵀ/√d)V, `hf_bert` = transformers "
         "BertSelfAttention (SDPA) + BertSelfOutput.dense, `explicit_linear` = O(T²) normalised-kernel form. "
         f"Peak memory: {data['memory_method']}. Skips: a layer whose T×T tensors would exceed "
-        f"{cfg['memory_budget_gib']:g} GiB is skipped (too big); a layer no target needs is skipped (too slow) when "
-        f"its time per call, extrapolated ∝ T² from the previous T, exceeds {cfg['max_call_s']:g} s. When one "
+        f"{cfg['memory_budget_gib']:g} GiB is skipped (too big); beyond T=4096 only, a layer no target needs is skipped "
+        f"(too slow) when its time per call, extrapolated ∝ T² from the previous T, exceeds {cfg['max_call_s']:g} s. When one "
         f"round would take over {cfg['length_budget_s']:g} s / {cfg['repeats']}, a length gets fewer rounds "
         f"(at least {cfg['min_repeats']}).", "",
         "## Targets", "", targets_table(data["targets"]), "",
+        *profile_sections(data["targets"], "###"),
         "## Forward+backward time (ms)", "",
         table(["layer", *[f"T={t}" for t in lengths]],
               [[label[n], *[_cell(layers.get(n, {}).get(t), "time_ms") for t in lengths]] for n in names]), "",
@@ -212,71 +224,3 @@ def attention_plot(data: dict[str, Any], path: Path) -> None:
 def write_attention_report(data: dict[str, Any], out: Path) -> None:
     (out / "attention.md").write_text(attention_markdown(data))
     attention_plot(data, out / "attention.png")
-
-
-# ---- train --------------------------------------------------------------------------------------
-def train_markdown(data: dict[str, Any]) -> str:
-    cfg = data["config"]
-    sizes = data["sizes"]
-    out = [
-        "# attnlab bench train", "", provenance(data), "",
-        f"Full models (embeddings → {cfg['n_layers']} layers → pooler → classifier), attention `{cfg['attention']}`, "
-        f"{cfg['n_heads']} heads, d_ff = {cfg['d_ff_mult']}·d_model, vocab {cfg['vocab_size']}, sequence length "
-        f"{cfg['seq_len']} (no padding), batch {cfg['batch']}, dropout 0, fp32; one step = forward, cross-entropy, "
-        f"backward, AdamW. The two models and a {cfg['matmul_size']}³ fp32 matmul loop run once per round, "
-        f"{cfg['repeats']} rounds after 2 warm-up rounds, order rotated; medians, ratios = median of per-round ratios.",
-        "", f"MFU formula: {data['mfu_formula']} (Kaplan et al. 2020; PaLM App. B: the 12·L·T·d term is QKᵀ and AV).",
-        "", "## Targets", "", targets_table(data["targets"]), "",
-        "## Training throughput and MFU", "",
-        table(["d_model", "params (attnlab / HF)", "attnlab tokens/s", "HF BERT tokens/s", "attnlab / HF",
-               "attnlab MFU", "HF MFU", "GFLOP/step", "matmul peak GFLOP/s (median / best)",
-               "other load (cores)"],
-              [[r["d_model"], f"{r['attnlab']['params']:,} / {r['hf_bert']['params']:,}",
-                r["attnlab"]["tokens_per_s"], r["hf_bert"]["tokens_per_s"], r["attnlab/hf_bert tokens_per_s"],
-                f"{100 * r['attnlab']['mfu']:.1f}%", f"{100 * r['hf_bert']['mfu']:.1f}%",
-                r["attnlab"]["gflops_per_step"], f"{r['matmul_gflops']:.0f} / {r['matmul_gflops_best']:.0f}",
-                r.get("other_cpu_cores")]
-               for r in sizes]), "",
-        "## Platform overhead (one real trial vs a bare loop)", "", _overhead_section(data["overhead"]), "",
-    ]
-    for tg in data["targets"]:
-        if "profile" in tg:
-            out += [f"## Profile behind `{tg['name']}` ({tg['status']})", ""]
-            for name, ops in tg["profile"].items():
-                out += [f"{name}:", "", table(["op", "self ms", "share", "calls"],
-                                              [[o["op"], o["self_ms"], f"{100 * o['share']:.1f}%", o["calls"]]
-                                               for o in ops]), ""]
-    return "\n".join(out)
-
-
-def _overhead_section(overhead: dict[str, Any]) -> str:
-    if overhead.get("status") != "ok":
-        return str(overhead.get("status"))
-    task, model, train = overhead["config"]["task"], overhead["config"]["model"], overhead["config"]["train"]
-    lines = [
-        f"Task {task['name']} (real data, max_train_examples {task['max_train_examples']}, max_length "
-        f"{task['max_length']}), model d_model {model['d_model']}, {model['n_layers']} layers, batch "
-        f"{train['batch_size']}, {overhead['steps']} steps + one dev evaluation. Platform = "
-        "optuna.create_study (RDBStorage, sqlite in a temp dir) + study.optimize(n_trials=1) whose objective "
-        f"starts a W&B offline run ({'included' if overhead['wandb_included'] else 'NOT included'}) and calls "
-        "runner.train_run with the WandbCallback. Bare = the same TaskDataModule batches, model, AdamW + "
-        "schedule + grad clipping, dev evaluation, in a plain loop. Run order: " + ", ".join(overhead["order"]) + ".",
-        "",
-        table(["run", "side", "wall s", "in training steps s", "steps", "dev accuracy", "slowed by other load",
-               "other load (cores)"],
-              [[i + 1, r["side"], r["wall_s"], r["train_step_s"], r["steps"], r["val/accuracy"],
-                "yes" if r.get("disturbed") else "no", r.get("other_cpu_cores")]
-               for i, r in enumerate(overhead["runs"])]),
-        "",
-        f"Fastest run per side (other load only adds time; a run is marked slowed when its training steps "
-        f"alone took > 1.2× the fastest run's, both sides doing the same steps): platform "
-        f"{overhead['platform_wall_s']:.1f} s vs bare {overhead['bare_wall_s']:.1f} s → **{overhead['ratio']:.3f}×** "
-        f"({overhead['fixed_overhead_s']:+.1f} s); time inside training steps {overhead['step_time_ratio']:.3f}×; "
-        f"ratio of the medians {overhead['ratio_median']:.3f}×. The platform's \"training steps\" time is its "
-        "Throughput counter (batch start → batch end hooks); the bare loop's is the same span.",
-    ]
-    return "\n".join(lines)
-
-
-def write_train_report(data: dict[str, Any], out: Path) -> None:
-    (out / "train.md").write_text(train_markdown(data))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -44,36 +44,11 @@ from attnlab.bench.common import (
     wait_for_quiet,
     write_json,
 )
+from attnlab.bench.config import Log, TrainBenchConfig
+from attnlab.bench.overhead import overhead_target, run_overhead
+from attnlab.bench.report_train import write_train_report
 
-Log = Callable[[str], None]
 MFU_TARGET, MFU_MIN_D_MODEL = 0.40, 256
-
-
-@dataclass(frozen=True)
-class TrainBenchConfig:
-    d_models: tuple[int, ...] = (256, 128)
-    n_layers: int = 4
-    n_heads: int = 4
-    d_ff_mult: int = 4
-    seq_len: int = 128
-    batch: int = 32
-    vocab_size: int = 8000
-    repeats: int = 8
-    attention: str = "dot"
-    matmul_size: int = 2048
-    matmul_reps: int = 3  # matmuls per timed call of the peak loop
-    lr: float = 1e-4
-    overhead: bool = True
-    trial_seconds: float = 65.0  # target length of the overhead trial's training (≥ 60 s)
-    trial_steps: int = 0  # 0 → calibrated from a short bare run to last trial_seconds
-    overhead_repeats: int = 2  # runs of each side, ordered bare, platform, platform, bare (ABBA)
-    overhead_tiny: bool = False  # tiny model and data slice (tests)
-    data_root: str | None = None
-    device: str = "auto"
-    threads: int = 0  # torch intra-op threads; 0 → torch's default (one per core)
-    wait_quiet_s: float = 0.0  # first wait up to this long for other processes to go quiet
-    seed: int = 0
-    command: str = ""
 
 
 def linear_weights(model: nn.Module) -> int:
@@ -205,9 +180,6 @@ def throughput_targets(sizes: list[dict[str, Any]], cfg: TrainBenchConfig, devic
 
 def run_train_bench(cfg: TrainBenchConfig, out_dir: Path | str, log: Log = print) -> dict[str, Any]:
     """Run the benchmark, write train.{json,md} under `out_dir`, return the JSON data."""
-    from attnlab.bench.overhead import overhead_target, run_overhead
-    from attnlab.bench.report import write_train_report
-
     device = pick_device(cfg.device)
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)

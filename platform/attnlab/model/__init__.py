@@ -1,6 +1,6 @@
 """The shared Transformer and its heads. Imports only torch (and attnlab.attention/config).
 
-Names are resolved lazily: `attnlab.attention` imports `attnlab.model.masks`, and an eager import
+Names are resolved lazily: `attnlab.attention` imports `attnlab.attention.masks`, and an eager import
 of the Transformer here would close an import cycle.
 """
 
@@ -10,7 +10,7 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "AttentionMask": "attnlab.model.masks",
+    "AttentionMask": "attnlab.attention.masks",
     "Transformer": "attnlab.model.transformer",
     "SequenceClassifier": "attnlab.model.heads",
     "MaskedLM": "attnlab.model.heads",

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attnlab.attention.base import Attention
-from attnlab.model.masks import AttentionMask
+from attnlab.attention.masks import AttentionMask
 
 ZERO_INIT = "_attnlab_zero_init"  # modules flagged with this attribute are zero-initialised
 

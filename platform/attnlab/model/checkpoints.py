@@ -10,6 +10,9 @@ exceptions, each listed in the `LoadReport`:
 - neutral: parameters whose own init leaves the function unchanged (talking-heads identity mixers,
   Conditional LayerNorm's zero projections);
 - with a swapped attention variant, what it cannot take by role (q/k/v/o): re-initialised, warned.
+A variant only takes another family's attention weights when its class declares that family in
+`exact_weights` (HF model types; attnlab attention kinds for attnlab checkpoints); any other swap
+is refused unless the caller passes `inexact_attention=True`.
 Anything else raises a ValueError that lists the unused and the missing names.
 """
 
@@ -21,22 +24,19 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from attnlab.config import AttentionConfig, ModelConfig
+from attnlab.attention.registry import ATTENTION, get_attention_class
+from attnlab.model.config import AttentionConfig, ModelConfig
 from attnlab.model.heads import CausalLM, MaskedLM, SequenceClassifier
 from attnlab.model.transformer import Transformer
-
-if TYPE_CHECKING:
-    from tokenizers import Tokenizer
 
 HEADS = ("encoder", "mlm", "lm", "classifier")
 PREFIXES = {"bert": "bert.", "roberta": "roberta.", "albert": "albert.", "gpt2": "transformer."}
 CLASSIFIER_HEAD = ("pooler.weight", "pooler.bias", "classifier.weight", "classifier.bias")
-EXACT_SWAPS = ("dot", "talking_heads")  # variants that equal dot once the q/k/v/o are loaded
 DROP = ""  # template for a known tensor with no counterpart here
 ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_new", "gelu_pytorch_tanh": "gelu_new", "relu": "relu"}
 NOT_WEIGHTS = re.compile(r"(.*\.)?embeddings\.(position_ids|token_type_ids)|(.*\.)?h\.\d+\.attn\.(bias|masked_bias)")
@@ -335,8 +335,23 @@ def assign(model: nn.Module, mapped: dict[str, Tensor], *, fresh_ok: tuple[str, 
     return report
 
 
-def _warn_swap(kind: str, report: LoadReport) -> None:
-    if kind in EXACT_SWAPS and not report.reinitialised and not report.attention_unused:
+def check_attention_family(kind: str, family: str, inexact_attention: bool = False) -> None:
+    """Refuse `family`'s pretrained attention weights for a variant whose class does not declare
+    that it reproduces them exactly (`Attention.exact_weights`), unless asked to go ahead."""
+    cls = get_attention_class(kind)
+    if family in cls.exact_weights or inexact_attention:
+        return
+    able = sorted(name for name, c in ATTENTION.items() if family in c.exact_weights)
+    raise ValueError(
+        f"attention {kind!r} cannot load {family!r} attention weights exactly (its class declares "
+        f"exact_weights: {', '.join(sorted(cls.exact_weights)) or 'none'}); variants that can: "
+        f"{', '.join(able) or 'none'}. To start it from them anyway (q/k/v/o placed by role, the rest "
+        "re-initialised, outputs differ until fine-tuned), pass inexact_attention=True.")
+
+
+def _warn_swap(kind: str, family: str, report: LoadReport) -> None:
+    exact = family in get_attention_class(kind).exact_weights
+    if exact and not report.reinitialised and not report.attention_unused:
         return
     warnings.warn(
         f"attention {kind!r} loaded from another attention's weights (q/k/v/o by role); re-initialised: "
@@ -359,12 +374,15 @@ def _build(cfg: ModelConfig, head: str, num_labels: int) -> nn.Module:
 
 
 def load_pretrained(path: str | Path, head: str = "encoder", num_labels: int = 2,
-                    attention: AttentionConfig | None = None, dtype: torch.dtype = torch.float32) -> nn.Module:
-    """Build the attnlab model for an HF checkpoint directory and load its weights (in eval mode, as HF)."""
+                    attention: AttentionConfig | None = None, dtype: torch.dtype = torch.float32,
+                    inexact_attention: bool = False) -> nn.Module:
+    """Build the attnlab model for an HF checkpoint directory and load its weights (in eval mode, as HF).
+    `attention` swaps the variant: refused unless it loads this family exactly or `inexact_attention`."""
     hf = _read_hf_config(path)
     cfg, mt = _hf_to_config(hf)
     if attention is not None:
         cfg = dataclasses.replace(cfg, attention=attention)
+    check_attention_family(cfg.attention.kind, mt, inexact_attention)
     if mt == "roberta" and head == "mlm" and cfg.activation != "gelu":
         raise ValueError("roberta: the lm_head always uses gelu; hidden_act differs, so head='mlm' would not match")
     model = _build(cfg, head, num_labels).to(dtype)
@@ -375,23 +393,11 @@ def load_pretrained(path: str | Path, head: str = "encoder", num_labels: int = 2
     report = assign(model, mapped, fresh_ok=CLASSIFIER_HEAD if head == "classifier" else (),
                     swapped=swapped, report=LoadReport(dropped=dropped))
     if swapped:
-        _warn_swap(cfg.attention.kind, report)
+        _warn_swap(cfg.attention.kind, mt, report)
     return model.eval()
 
 
-def load_with_tokenizer(path: str | Path, head: str = "encoder", **kwargs: Any) -> tuple[nn.Module, Tokenizer]:
-    """`load_pretrained` plus the checkpoint's tokenizer (tokenizer.json or vocab.txt)."""
-    from attnlab.tasks.tokenizer import load_pretrained_tokenizer
-
-    model = load_pretrained(path, head, **kwargs)
-    tokenizer = load_pretrained_tokenizer(path)
-    vocab = _transformer(model).cfg.vocab_size
-    if tokenizer.get_vocab_size() > vocab:
-        raise ValueError(f"{path}: tokenizer has {tokenizer.get_vocab_size()} tokens, the model only {vocab}")
-    return model, tokenizer
-
-
-def _transformer(model: nn.Module) -> Transformer:
+def transformer_of(model: nn.Module) -> Transformer:
     t = model if isinstance(model, Transformer) else getattr(model, "transformer", None)
     if not isinstance(t, Transformer):
         raise TypeError(f"{type(model).__name__} has no attnlab Transformer")
@@ -410,11 +416,11 @@ def _check_arch(source: dict[str, Any], cfg: ModelConfig, path: str | Path) -> N
         raise ValueError(f"{path}: checkpoint architecture differs from model: {'; '.join(bad)}{hint}")
 
 
-def init_from(model: nn.Module, path: str | Path) -> LoadReport:
+def init_from(model: nn.Module, path: str | Path, inexact_attention: bool = False) -> LoadReport:
     """Start an existing attnlab model from a checkpoint: an HF directory or an attnlab Lightning
     `.ckpt` (state_dict keys under "model."). Strict on the transformer; head parameters load where
     names and shapes match and otherwise keep their init. Longer position tables are cut to max_len."""
-    cfg = _transformer(model).cfg
+    cfg = transformer_of(model).cfg
     p = Path(path).expanduser()
     report = LoadReport()
     if p.is_dir():
@@ -425,6 +431,7 @@ def init_from(model: nn.Module, path: str | Path) -> LoadReport:
         if unknown:
             raise ValueError(f"{p}: unknown {mt} checkpoint tensors ({len(unknown)}): {', '.join(unknown)}")
         source_kind: str | None = "dot"
+        family = mt  # the checkpoint family: an HF model type
     elif p.is_file():
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
         state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
@@ -437,6 +444,7 @@ def init_from(model: nn.Module, path: str | Path) -> LoadReport:
         source = (ckpt.get("hyper_parameters") or {}).get("model_cfg") or {}
         _check_arch(source, cfg, p)
         source_kind = (source.get("attention") or {}).get("kind")
+        family = str(source_kind)  # an attnlab checkpoint's family: its attention kind
     else:
         raise ValueError(f"{p}: no such checkpoint file or directory")
     pos = "transformer.embeddings.position.weight"
@@ -444,7 +452,9 @@ def init_from(model: nn.Module, path: str | Path) -> LoadReport:
         report.notes.append(f"position embeddings cut from {mapped[pos].shape[0]} to max_len={cfg.max_len}")
         mapped[pos] = mapped[pos][: cfg.max_len]
     swapped = source_kind is not None and source_kind != cfg.attention.kind
+    if swapped:
+        check_attention_family(cfg.attention.kind, family, inexact_attention)
     assign(model, mapped, swapped=swapped, strict_heads=False, report=report)
     if swapped:
-        _warn_swap(cfg.attention.kind, report)
+        _warn_swap(cfg.attention.kind, family, report)
     return report

@@ -11,21 +11,36 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from attnlab.model.decoding_controls import DecodingControls, apply_controls
 from attnlab.model.heads import CausalLM
 from attnlab.model.transformer import DecodeCache
 
 
 @dataclass(frozen=True)
 class GenerationConfig:
+    """Library defaults switch every control off; `attnlab generate` and the seq2seq evaluation
+    turn them on (see `attnlab generate --help`)."""
+
     max_new_tokens: int = 32
     strategy: str = "greedy"  # greedy | sample | beam
     temperature: float = 1.0
     top_k: int = 0  # 0 = off
     top_p: float = 1.0  # 1.0 = off
     num_beams: int = 4
-    length_penalty: float = 1.0
-    eos_id: int | None = None
+    length_penalty: float = 1.0  # beam: final score = sum log p / length ** length_penalty
+    repetition_penalty: float = 1.0  # CTRL: divide positive / multiply negative logits of generated tokens
+    no_repeat_ngram_size: int = 0  # no n-gram of this size occurs twice in the continuation
+    min_new_tokens: int = 0  # EOS forbidden before this many tokens
+    eos_id: int | None = None  # a row stops at EOS; all rows done → generation stops
+    pad_id: int | None = None  # what finished rows hold after their EOS (None → eos_id)
     seed: int | None = None
+
+    def controls(self) -> DecodingControls:
+        return DecodingControls(self.repetition_penalty, self.no_repeat_ngram_size, self.min_new_tokens, self.eos_id)
+
+    @property
+    def fill_id(self) -> int | None:
+        return self.pad_id if self.pad_id is not None else self.eos_id
 
 
 class _Stepper:
@@ -91,42 +106,64 @@ def generate(model: CausalLM, prompt: Tensor, cfg: GenerationConfig = Generation
             return _beam(model, prompt, cfg, token_type_ids, condition, use_cache)
         if cfg.strategy not in ("greedy", "sample"):
             raise ValueError(f"unknown strategy {cfg.strategy!r}; valid: greedy, sample, beam")
+        controls = cfg.controls()
+        controls.validate()
         gen = torch.Generator(device=prompt.device)
         if cfg.seed is not None:
             gen.manual_seed(cfg.seed)
         stepper = _Stepper(model, prompt, token_type_ids, condition, use_cache)
         logits = stepper.first()
-        out: list[Tensor] = []
+        out = torch.zeros(prompt.shape[0], 0, dtype=torch.long, device=prompt.device)  # (B, i)
         done = torch.zeros(prompt.shape[0], dtype=torch.bool, device=prompt.device)
         for i in range(cfg.max_new_tokens):
+            logits = apply_controls(logits, out, controls)
             if cfg.strategy == "greedy":
                 tokens = logits.argmax(-1)
             else:
                 probs = filter_logits(logits / cfg.temperature, cfg.top_k, cfg.top_p).softmax(-1)
                 tokens = torch.multinomial(probs, 1, generator=gen).squeeze(-1)
             if cfg.eos_id is not None:
-                tokens = tokens.masked_fill(done, cfg.eos_id)
+                assert cfg.fill_id is not None
+                tokens = tokens.masked_fill(done, cfg.fill_id)  # a finished row only pads
                 done |= tokens == cfg.eos_id
-            out.append(tokens)
+            out = torch.cat([out, tokens[:, None]], dim=1)
             if bool(done.all()) or i == cfg.max_new_tokens - 1:
                 break
             logits = stepper.advance(tokens)
-        return torch.stack(out, dim=1)
+        return out
     finally:
         model.train(was_training)
 
 
 def _beam(model: CausalLM, prompt: Tensor, cfg: GenerationConfig, token_type_ids: Tensor | None,
           condition: Tensor | None, use_cache: bool) -> Tensor:
-    """Standard beam search (per prompt, `num_beams` hypotheses, length-normalised final score)."""
+    tokens, scores, lengths = beam_hypotheses(model, prompt, cfg, token_type_ids, condition, use_cache)
+    best = length_normalised(scores, lengths, cfg.length_penalty).argmax(-1)  # (B,)
+    return tokens[torch.arange(prompt.shape[0], device=prompt.device), best]
+
+
+def length_normalised(scores: Tensor, lengths: Tensor, length_penalty: float) -> Tensor:
+    """Beam ranking (Wu et al. 2016 in its common simplified form): sum log p / length ** α.
+    α = 0 ranks by total log-probability; α > 0 favours longer hypotheses."""
+    return scores / lengths.float().pow(length_penalty)
+
+
+@torch.no_grad()
+def beam_hypotheses(model: CausalLM, prompt: Tensor, cfg: GenerationConfig, token_type_ids: Tensor | None = None,
+                    condition: Tensor | None = None, use_cache: bool = True) -> tuple[Tensor, Tensor, Tensor]:
+    """Beam search, `num_beams` hypotheses per prompt → tokens (B, k, L), summed log-probabilities of
+    the controlled distributions (B, k) and lengths up to and including the first EOS (B, k).
+    A finished hypothesis keeps its score (it continues with EOS at no cost, padded in the output)."""
     b, k = prompt.shape[0], cfg.num_beams
+    controls = cfg.controls()
+    controls.validate()
     rows = torch.arange(b, device=prompt.device).repeat_interleave(k)
     stepper = _Stepper(model, prompt[rows], None if token_type_ids is None else token_type_ids[rows],
                        None if condition is None else condition[rows], use_cache)
-    logp = stepper.first().log_softmax(-1)  # (B·k, V)
+    tokens_so_far = torch.zeros(b * k, 0, dtype=torch.long, device=prompt.device)  # (B·k, i)
+    logp = apply_controls(stepper.first(), tokens_so_far, controls).log_softmax(-1)  # (B·k, V)
     scores = torch.full((b, k), float("-inf"), device=prompt.device)
     scores[:, 0] = 0.0  # all beams start identical: expand only the first
-    tokens_so_far = torch.zeros(b * k, 0, dtype=torch.long, device=prompt.device)
     finished = torch.zeros(b * k, dtype=torch.bool, device=prompt.device)
     v = logp.shape[-1]
     for i in range(cfg.max_new_tokens):
@@ -143,12 +180,15 @@ def _beam(model: CausalLM, prompt: Tensor, cfg: GenerationConfig, token_type_ids
         finished = finished[src] | (tokens == cfg.eos_id if cfg.eos_id is not None else torch.zeros_like(finished))
         if bool(finished.all()) or i == cfg.max_new_tokens - 1:
             break
-        logp = stepper.advance(tokens, reorder=src).log_softmax(-1)
+        logits = stepper.advance(tokens, reorder=src)
+        logp = apply_controls(logits, tokens_so_far, controls).log_softmax(-1)
+    width = tokens_so_far.shape[1]
     if cfg.eos_id is not None:
-        lengths = torch.where(tokens_so_far == cfg.eos_id, 1, 0).cumsum(1).eq(0).sum(1) + 1
-        lengths = lengths.clamp(max=tokens_so_far.shape[1]).float()
+        before_eos = (tokens_so_far == cfg.eos_id).long().cumsum(1).eq(0)  # (B·k, L): True before the first EOS
+        lengths = (before_eos.sum(1) + 1).clamp(max=width)
+        after = ~before_eos & (torch.arange(width, device=prompt.device) > before_eos.sum(1, keepdim=True))
+        assert cfg.fill_id is not None
+        tokens_so_far = tokens_so_far.masked_fill(after, cfg.fill_id)
     else:
-        lengths = torch.full((b * k,), float(tokens_so_far.shape[1]), device=prompt.device)
-    normed = scores.view(-1) / lengths.pow(cfg.length_penalty)
-    best = normed.view(b, k).argmax(-1)
-    return tokens_so_far.view(b, k, -1)[torch.arange(b), best]
+        lengths = torch.full((b * k,), width, device=prompt.device)
+    return tokens_so_far.view(b, k, width), scores, lengths.view(b, k)

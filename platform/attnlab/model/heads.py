@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from attnlab.config import ModelConfig
 from attnlab.model.blocks import activation_fn, init_weights
+from attnlab.model.config import ModelConfig
 from attnlab.model.transformer import DecodeCache, Transformer
 
 
@@ -44,8 +44,11 @@ class MaskedLM(nn.Module):
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None,
                 token_type_ids: Tensor | None = None, condition: Tensor | None = None) -> Tensor:
-        h = self.transformer(input_ids, attention_mask, token_type_ids, condition)
-        return self.decoder(self.transform(h))  # (B, T, V)
+        return self.logits(self.transformer(input_ids, attention_mask, token_type_ids, condition))
+
+    def logits(self, h: Tensor) -> Tensor:
+        """Hidden states (..., D) → vocabulary logits (..., V); callers may pass only the positions they score."""
+        return self.decoder(self.transform(h))
 
 
 class CausalLM(nn.Module):

@@ -16,10 +16,10 @@ from torch import Tensor, nn
 
 from attnlab.attention import build_attention
 from attnlab.attention.base import Attention, AttentionDims, options_from_dict
+from attnlab.attention.masks import AttentionMask
 from attnlab.attention.registry import get_attention_class
-from attnlab.config import ModelConfig
-from attnlab.model.blocks import FeedForward, Norm, Residual, init_weights
-from attnlab.model.masks import AttentionMask
+from attnlab.model.blocks import ConditionalLayerNorm, FeedForward, Norm, Residual, init_weights
+from attnlab.model.config import ModelConfig
 from attnlab.model.sharing import layer_plan
 
 
@@ -29,7 +29,9 @@ def attention_dims(cfg: ModelConfig) -> AttentionDims:
 
 
 class Embeddings(nn.Module):
-    """Token + learned position (+ segment) embeddings of size E, projected to D when E != D (ALBERT)."""
+    """Token + learned position (+ segment) embeddings of size E, projected to D when E != D (ALBERT).
+    With `condition_embedding` their LayerNorm is a Conditional LayerNorm too (bert4keras), with the
+    same parameter names (`norm.weight`/`norm.bias`) so pretrained embedding norms still load."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -38,11 +40,15 @@ class Embeddings(nn.Module):
         self.position = nn.Embedding(cfg.max_len, e)
         self.segment = nn.Embedding(cfg.type_vocab_size, e) if cfg.type_vocab_size else None
         # Post-norm models (BERT) normalise the embeddings; pre-norm ones (GPT-2) normalise at the end.
-        self.norm = nn.LayerNorm(e, eps=cfg.layer_norm_eps) if cfg.norm_position == "post" else None
+        self.norm: nn.Module | None = None
+        if cfg.norm_position == "post":
+            self.norm = (ConditionalLayerNorm(e, cfg.condition_size, cfg.condition_hidden, cfg.layer_norm_eps)
+                         if cfg.condition_embedding else nn.LayerNorm(e, eps=cfg.layer_norm_eps))
         self.dropout = nn.Dropout(cfg.dropout)
         self.project = nn.Linear(e, cfg.d_model) if e != cfg.d_model else None
 
-    def forward(self, input_ids: Tensor, token_type_ids: Tensor | None = None, offset: int = 0) -> Tensor:
+    def forward(self, input_ids: Tensor, token_type_ids: Tensor | None = None, offset: int = 0,
+                condition: Tensor | None = None) -> Tensor:
         t = input_ids.shape[1]
         if offset + t > self.position.num_embeddings:
             raise ValueError(f"sequence length {offset + t} exceeds model.max_len={self.position.num_embeddings}")
@@ -51,7 +57,9 @@ class Embeddings(nn.Module):
         if self.segment is not None:
             seg = token_type_ids if token_type_ids is not None else torch.zeros_like(input_ids)
             x = x + self.segment(seg)
-        if self.norm is not None:
+        if isinstance(self.norm, ConditionalLayerNorm):
+            x = self.norm(x, condition)  # (B, T, E)
+        elif self.norm is not None:
             x = self.norm(x)
         x = self.dropout(x)
         return self.project(x) if self.project is not None else x  # (B, T, D)
@@ -74,6 +82,8 @@ class DecodeCache:
 def _map_tensors(obj: Any, fn: Any) -> Any:
     if isinstance(obj, Tensor):
         return fn(obj)
+    if hasattr(obj, "map_tensors"):  # a state that knows how to copy itself (the dot KV cache)
+        return obj.map_tensors(fn)
     if isinstance(obj, tuple):
         items = [_map_tensors(o, fn) for o in obj]
         return type(obj)(*items) if hasattr(obj, "_fields") else tuple(items)  # keep NamedTuple states
@@ -130,7 +140,7 @@ class Transformer(nn.Module):
         condition: Tensor | None = None,
     ) -> Tensor:
         mask = self.make_mask(attention_mask, token_type_ids)
-        x = self.embeddings(input_ids, token_type_ids)  # (B, T, D)
+        x = self.embeddings(input_ids, token_type_ids, condition=condition)  # (B, T, D)
         for a, f in zip(self.attn_order, self.ffn_order):
             x = self.attn_pool[a](x, mask, condition)
             x = self.ffn_pool[f](x, None, condition)
@@ -149,7 +159,7 @@ class Transformer(nn.Module):
         if self.cfg.mask == "prefix" and token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
         mask = self.make_mask(None, token_type_ids)
-        x = self.embeddings(input_ids, token_type_ids)
+        x = self.embeddings(input_ids, token_type_ids, condition=condition)
         states: list[Any] = []
         for a, f in zip(self.attn_order, self.ffn_order):
             sub = cast(Residual, self.attn_pool[a])
@@ -165,7 +175,7 @@ class Transformer(nn.Module):
         O(T) with the KV cache for dot. Target tokens of a UniLM model get segment id 1."""
         kind = self.cfg.mask
         segment = torch.full_like(input_ids, 1 if kind == "prefix" else 0)
-        x = self.embeddings(input_ids, segment, offset=cache.length)
+        x = self.embeddings(input_ids, segment, offset=cache.length, condition=cache.condition)
         states: list[Any] = []
         for i, (a, f) in enumerate(zip(self.attn_order, self.ffn_order)):
             sub = cast(Residual, self.attn_pool[a])

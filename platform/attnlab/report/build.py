@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from attnlab.record import Record
 from attnlab.report.data import compute
 from attnlab.report.export import export_inputs
 from attnlab.report.html import render_html
@@ -25,6 +26,8 @@ def build_report(
     inputs back, so the same report can be rebuilt without rerunning anything."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    # every record through the one reader: validated, and schema-1 records come back in the current schema
+    records = [Record.from_dict(r, f"record {i}").to_dict() for i, r in enumerate(records)]
     data = compute(meta, records, speed)
     plots = [plot_scores(data, out_dir / "scores.png"), plot_cost(data, out_dir / "cost.png")]
     if speed:

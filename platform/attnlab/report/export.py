@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from attnlab.record import read_jsonl
+
 RECORDS, META, SPEED = "records.jsonl", "meta.json", "speed.json"
 
 
@@ -39,14 +41,8 @@ def load_exported(
         raise FileNotFoundError(f"{records_path} not found: pass a report folder or its {RECORDS}")
     if not (folder / META).is_file():
         raise FileNotFoundError(f"{folder / META} not found: it must sit next to {records_path.name}")
-    records = []
-    for number, line in enumerate(records_path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{records_path}, line {number}: not JSON ({error.msg})") from None
+    # read through the one Record reader: schema-1 records (peak_mem_mb, no schema field) come back as schema 2
+    records = [r.to_dict() for r in read_jsonl(records_path)]
     meta = json.loads((folder / META).read_text(encoding="utf-8"))
     speed_path = folder / SPEED
     speed = json.loads(speed_path.read_text(encoding="utf-8")) if speed_path.is_file() else None

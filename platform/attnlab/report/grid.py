@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from attnlab.tasks import get_task
-from attnlab.tasks.metrics import CLUE_SCORE_TASKS, GLUE_SCORE_TASKS
-from attnlab.tasks.spec import LOWER_IS_BETTER
+from attnlab.tasks.spec import CLUE_RC_TASKS, CLUE_SCORE_TASKS, GLUE_SCORE_TASKS, LOWER_IS_BETTER
 
 Record = Mapping[str, Any]
 Cells = Mapping[str, Record]  # task -> record, for one (row, seed)
@@ -76,13 +75,34 @@ def glue_tasks(tasks: Sequence[str]) -> list[str]:
 
 
 def clue_tasks(tasks: Sequence[str]) -> list[str]:
+    """The CLUE classification tasks run (the classic CLUE score)."""
     return [t for t in tasks if get_task(t).benchmark == "clue" and get_task(t).short_name in CLUE_COUNTED]
+
+
+def clue_rc_tasks(tasks: Sequence[str]) -> list[str]:
+    """The CLUE reading-comprehension tasks run (CMRC 2018, C3; never the FewCLUE ChID stand-in)."""
+    return [t for t in tasks if get_task(t).benchmark == "clue" and get_task(t).short_name in CLUE_RC_TASKS]
+
+
+def clue_all_tasks(tasks: Sequence[str]) -> list[str]:
+    """Every counted CLUE task run, once each (CLUE 1.0 averages all its tasks); empty unless a
+    reading-comprehension task ran, so the overall CLUE average appears only next to the RC average."""
+    return clue_tasks(tasks) + clue_rc_tasks(tasks) if clue_rc_tasks(tasks) else []
+
+
+# Benchmark averages a report shows when their tasks ran: key → (column label, counted tasks).
+BENCHMARK_SCORES: dict[str, tuple[str, Callable[[Sequence[str]], list[str]]]] = {
+    "glue": ("GLUE score", glue_tasks),
+    "clue": ("CLUE score", clue_tasks),
+    "clue_rc": ("CLUE RC score", clue_rc_tasks),
+    "clue_all": ("CLUE overall", clue_all_tasks),
+}
 
 
 def overall_tasks(tasks: Sequence[str]) -> list[str]:
     """Classification tasks averaged into the overall score: those counted by a benchmark score
     (so WNLI is left out), or every classification task when none is counted."""
-    counted = set(glue_tasks(tasks)) | set(clue_tasks(tasks))
+    counted = set(glue_tasks(tasks)) | set(clue_tasks(tasks)) | set(clue_rc_tasks(tasks))
     classification = [t for t in tasks if not is_lm(t)]
     return [t for t in classification if t in counted] or classification
 
@@ -116,7 +136,8 @@ def task_metric(task: str, metric: str = "score") -> Metric:
 
 def claim_metric(tasks: Sequence[str], metric: str = "score", task: str | None = None) -> Metric:
     """The metric a claim is judged on: a task's metric when `task` is given, otherwise "score"
-    (the primary metric), "glue" / "glue_score", "clue" / "clue_score", or "perplexity" (first LM task)."""
+    (the primary metric), "glue" / "glue_score", "clue" / "clue_score", "clue_rc", "clue_all", or "perplexity"
+    (first LM task)."""
     if task is not None:
         return task_metric(task, metric)
     if metric == "score":
@@ -125,10 +146,14 @@ def claim_metric(tasks: Sequence[str], metric: str = "score", task: str | None =
         bench = metric.split("_")[0]
         counted = glue_tasks(tasks) if bench == "glue" else clue_tasks(tasks)
         return Metric(bench, f"{bench.upper()} score", mean_of_tasks(counted))
+    if metric in ("clue_rc", "clue_all"):
+        label, counted_of = BENCHMARK_SCORES[metric]
+        return Metric(metric, label, mean_of_tasks(counted_of(tasks)))
     lm = [t for t in tasks if is_lm(t)]
     if metric == "perplexity" and lm:
         return task_metric(lm[0], "perplexity")
-    raise ValueError(f"unknown claim metric {metric!r} (without a task): use score, glue, clue or perplexity")
+    raise ValueError(f"unknown claim metric {metric!r} (without a task): use score, glue, clue, clue_rc, "
+                     "clue_all or perplexity")
 
 
 @dataclass

@@ -12,19 +12,18 @@ from pathlib import Path
 from typing import Any
 
 from attnlab.report.grid import (
+    BENCHMARK_SCORES,
     Grid,
     Metric,
     MetricFn,
     Record,
     claim_metric,
-    clue_tasks,
-    glue_tasks,
     primary_metric,
     task_metric,
 )
 from attnlab.report.stats import Expect, mean_std, rank, t_interval, verdict
 
-COST_KEYS = {"params": "params", "train_tokens_per_s": "train_tokens_per_s", "peak_mem_mib": "peak_mem_mb"}
+COST_KEYS = {"params": "params", "train_tokens_per_s": "train_tokens_per_s", "peak_mem_mib": "peak_mem_mib"}
 
 
 def summary(values: Sequence[float]) -> dict[str, Any]:
@@ -60,7 +59,7 @@ def _cost_mean(records: Sequence[Record], key: str) -> float | None:
 
 def grid_leaderboard(grid: Grid, baseline: str | None) -> list[dict[str, Any]]:
     primary = primary_metric(grid.tasks)
-    benchmarks = {"glue": glue_tasks(grid.tasks), "clue": clue_tasks(grid.tasks)}
+    benchmarks = {key: counted_of(grid.tasks) for key, (_, counted_of) in BENCHMARK_SCORES.items()}
     rows: list[dict[str, Any]] = []
     for name in grid.rows:
         tasks = {}
@@ -101,7 +100,8 @@ def leaderboard_rows(meta: Mapping[str, Any], records: Sequence[Record]) -> list
 
     row, baseline (bool), rank (1 = best primary score; None without one),
     tasks: {task: {mean, std, n, lower_is_better}},
-    benchmarks: {"glue"|"clue": {mean, std, n, tasks}} for the benchmarks present,
+    benchmarks: {"glue"|"clue"|"clue_rc"|"clue_all": {mean, std, n, tasks}} for the benchmarks present
+    (clue_rc and clue_all only when CMRC 2018 or C3 ran; see `grid.BENCHMARK_SCORES`),
     overall: {mean, std, n} of the primary metric (see `grid.primary_metric`),
     params, train_tokens_per_s, peak_mem_mib (means over the row's trials),
     diff: {mean, lo, hi, n} of row − baseline on the primary metric, paired by seed (None for the baseline).
@@ -152,7 +152,7 @@ def csv_columns(tasks: Sequence[str], benchmarks: Sequence[str]) -> list[str]:
 
 def write_csv(rows: Sequence[Mapping[str, Any]], tasks: Sequence[str], path: Path) -> Path:
     """Numbers at full precision, one column per statistic; empty where undefined."""
-    benchmarks = [b for b in ("glue", "clue") if rows and b in rows[0]["benchmarks"]]
+    benchmarks = [b for b in BENCHMARK_SCORES if rows and b in rows[0]["benchmarks"]]
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(csv_columns(tasks, benchmarks))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from attnlab.report.grid import Grid, overall_tasks, primary_metric
+from attnlab.report.grid import BENCHMARK_SCORES, Grid, overall_tasks, primary_metric
 from attnlab.report.stats import SIMILAR_BAND
 
 Table = tuple[list[str], list[list[str]]]  # (header, rows)
@@ -76,12 +76,12 @@ def task_header(task: str, lower_is_better: bool) -> str:
 
 def leaderboard_table(grid: Grid, rows: Sequence[Mapping[str, Any]], baseline: str | None) -> Table:
     planned = len(grid.seeds)
-    benchmarks = [b for b in ("glue", "clue") if rows and b in rows[0]["benchmarks"]]
+    benchmarks = [b for b in BENCHMARK_SCORES if rows and b in rows[0]["benchmarks"]]
     primary = primary_metric(grid.tasks)
     score_name = "Overall score" if primary.key == "score" else primary.label
     lower = {t: rows[0]["tasks"][t]["lower_is_better"] for t in grid.tasks} if rows else {}
     header = ["Rank", "Row", *(task_header(t, lower[t]) for t in grid.tasks)]
-    header += [f"{b.upper()} score¹" for b in benchmarks]
+    header += [f"{BENCHMARK_SCORES[b][0]}¹" for b in benchmarks]
     header += [
         f"{score_name}²",
         "Seeds",
@@ -125,6 +125,16 @@ def footnotes(grid: Grid, rows: Sequence[Mapping[str, Any]]) -> list[str]:
         notes.append(
             f"¹ CLUE score: per seed, the mean accuracy × 100 over {', '.join(counted)} (CMNLI may stand in "
             f"for OCNLI), then mean ± std over the seeds that have all of them{partial}."
+        )
+    if rows and "clue_rc" in rows[0]["benchmarks"]:
+        rc = rows[0]["benchmarks"]["clue_rc"]["tasks"]
+        every = rows[0]["benchmarks"]["clue_all"]["tasks"]
+        notes.append(
+            f"¹ CLUE RC score: per seed, the mean task score over the reading-comprehension tasks {', '.join(rc)} "
+            "(CMRC 2018: (EM + F1) / 2 of the official script; C3: accuracy × 100). CLUE overall: the unweighted "
+            f"mean over every CLUE task run, {', '.join(every)}, each once — CLUE 1.0 averages all its tasks; "
+            "its ChID is absent here (the FewCLUE ChID stand-in is never counted), so this is not CLUE 1.0's "
+            "exact task set."
         )
     primary = primary_metric(grid.tasks)
     if primary.key == "score":

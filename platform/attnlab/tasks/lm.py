@@ -1,4 +1,6 @@
-"""Language-modelling corpora: WikiText-2 (Merity et al., 2016) and Song-dynasty ci poems.
+"""Language-modelling corpora: WikiText-2 (Merity et al., 2016), Song-dynasty ci poems, and the
+CLUE CSL paper abstracts (each distinct abstract once; CSL's labels and keywords are not read), the
+in-domain text for pretraining the CSL keyword generator.
 
 Examples are documents `{"text_a": str}`: one non-blank line of WikiText-2 (headings included,
 as in the usual word-level setup), or one ci poem with its lines joined. The poem corpus has no
@@ -56,6 +58,21 @@ register(
     )
 )
 
+register(
+    TaskSpec(
+        name="lm/csl_abstracts",
+        benchmark="lm",
+        language="zh",
+        text_fields=("text_a",),
+        labels=(),
+        metrics=("perplexity",),
+        primary_metric="perplexity",
+        splits={"train": "../clue/csl/train.json", "validation": "../clue/csl/dev.json"},
+        max_length=128,
+        release_url="https://github.com/CLUEbenchmark/CLUE (CSL, field abst)",
+    )
+)
+
 
 WIKITEXT_UNK = "<unk>"
 
@@ -99,9 +116,27 @@ def read_songci(folder: Path, split: str) -> list[Example]:
     return examples
 
 
+def read_abstracts(path: Path) -> list[Example]:
+    seen: dict[str, None] = {}
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise DataError(f"{path}, line {number}: not valid JSON ({error.msg})") from None
+            if not isinstance(record, dict) or not isinstance(record.get("abst"), str):
+                raise DataError(f"{path}, line {number}: expected an object with a string 'abst'")
+            seen.setdefault(record["abst"].strip(), None)
+    return [{"text_a": text} for text in seen if text]
+
+
 def read_local(spec: TaskSpec, path: Path, split: str) -> list[Example]:
     if spec.name == "lm/songci":
         return read_songci(path, split)
+    if spec.name == "lm/csl_abstracts":
+        return read_abstracts(path)
     return _read_lines(path)
 
 

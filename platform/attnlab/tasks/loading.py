@@ -12,7 +12,7 @@ import random
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from attnlab.tasks import clue, glue, lm
+from attnlab.tasks import clue, clue_mrc, glue, lm
 from attnlab.tasks.records import Example, make_example
 from attnlab.tasks.spec import DataError, TaskSpec, get_task
 
@@ -85,6 +85,9 @@ def _load_hub(spec: TaskSpec, split: str) -> list[Example]:
     check_split(spec, split)
     if spec.hub_path is None:
         raise DataError(f"{spec.name} has no Hugging Face hub copy; pass a data root. {where_to_get(spec)}")
+    if split not in clue_mrc.HUB_SPLITS.get(spec.name, (split,)):
+        raise DataError(f"{spec.name}: split {split!r} is not on the hub ({spec.hub_path}/{spec.hub_config} has "
+                        f"{', '.join(clue_mrc.HUB_SPLITS[spec.name])}); it needs the local files. {where_to_get(spec)}")
     import datasets
 
     try:
@@ -95,6 +98,8 @@ def _load_hub(spec: TaskSpec, split: str) -> list[Example]:
             f"hub ({type(e).__name__}: {str(e)[:200]}). Without internet, point attnlab at a local copy of the "
             f"official files with --data-root DIR or ATTNLAB_DATA=DIR. {where_to_get(spec)}"
         ) from None
+    if spec.is_reading_comprehension:
+        return [clue_mrc.from_hub(spec, record, is_labelled(spec, split)) for record in hub]
     label_map = _hub_label_map(spec, hub.features.get("label"))
     texts_of = PARSERS[spec.benchmark].hub_texts
     examples = []
@@ -148,7 +153,11 @@ def load_examples(
     os.environ["HF_DATASETS_OFFLINE"] = "1"
     os.environ["HF_HUB_OFFLINE"] = "1"
     path = local_path(spec, split, root)
-    return subset(PARSERS[spec.benchmark].read_local(spec, path, split), max_examples, seed)
+    if spec.is_reading_comprehension:
+        examples = clue_mrc.read_local(spec, path, split, is_labelled(spec, split))
+    else:
+        examples = PARSERS[spec.benchmark].read_local(spec, path, split)
+    return subset(examples, max_examples, seed)
 
 
 def features_of(spec: TaskSpec, labelled: bool) -> datasets.Features:
@@ -172,6 +181,8 @@ def load_split(
     import datasets
 
     spec = get_task(task)
+    if spec.is_reading_comprehension:
+        raise ValueError(f"{spec.name} examples are not text_a/text_b rows: use load_examples")
     examples = load_examples(spec, split, data_root, source=source, max_examples=max_examples, seed=seed)
     features = features_of(spec, is_labelled(spec, split))
     columns = {name: [e[name] for e in examples] for name in features}

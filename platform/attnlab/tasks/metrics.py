@@ -3,7 +3,16 @@
 `build_metrics(spec)` returns a MetricCollection keyed by `spec.metrics` ("accuracy", "f1", "mcc",
 "pearson", "spearman", "perplexity"). Classification metrics take either logits (N, C) or class
 ids (N,); regression metrics take scores (N,) or (N, 1); targets are (N,). F1 and MCC are binary,
-with class 1 (e.g. MRPC "equivalent", CoLA "acceptable") as the positive class.
+with class 1 (e.g. MRPC "equivalent", CoLA "acceptable") as the positive class. CMRC 2018's
+"exact_match" / "char_f1" (official script, see `mrc_metrics.py`) take predicted texts and lists of
+reference texts; C3's accuracy takes (B, C) choice logits or answer positions.
+
+CLUE scores (all on dev, in percent; a task's score is `task_score`, e.g. CMRC = (EM + F1) / 2):
+- `clue_score`: the classification average, as before (AFQMC, TNEWS, IFLYTEK, OCNLI/CMNLI, WSC, CSL);
+- `clue_rc_score`: the reading-comprehension average over CMRC 2018 and C3;
+- `clue_overall_score`: every counted CLUE task given (classification and reading comprehension) once,
+  unweighted — CLUE 1.0's convention of averaging all its tasks. CLUE 1.0 also has ChID, which is absent
+  here, so this is not CLUE 1.0's exact task set; the FewCLUE ChID stand-in is never counted.
 """
 
 from __future__ import annotations
@@ -17,10 +26,8 @@ from torchmetrics.classification import BinaryF1Score, BinaryMatthewsCorrCoef, M
 from torchmetrics.regression import PearsonCorrCoef, SpearmanCorrCoef
 from torchmetrics.text import Perplexity
 
-from attnlab.tasks.spec import TaskSpec, get_task
-
-GLUE_SCORE_TASKS = ("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte")  # + "wnli" if asked
-CLUE_SCORE_TASKS = ("afqmc", "tnews", "iflytek", "ocnli", "cluewsc2020", "csl")  # CLUE 1.1 classification
+from attnlab.tasks.mrc_metrics import CMRCCharF1, CMRCExactMatch
+from attnlab.tasks.spec import CLUE_RC_TASKS, CLUE_SCORE_TASKS, GLUE_SCORE_TASKS, TaskSpec, get_task
 
 
 def _class_ids(preds: Tensor) -> Tensor:
@@ -65,6 +72,10 @@ def _metric(spec: TaskSpec, name: str) -> Metric:
             return Spearman()
     if name == "perplexity":
         return Perplexity(ignore_index=-100)  # logits (B, T, V) already shifted against targets (B, T)
+    if name == "exact_match":
+        return CMRCExactMatch()
+    if name == "char_f1":
+        return CMRCCharF1()
     raise ValueError(f"{spec.name}: unknown metric {name!r}")
 
 
@@ -140,3 +151,19 @@ def clue_score(per_task: Mapping[str, Mapping[str, float]], require_all: bool = 
     if require_all:
         _benchmark_score(per_task, "clue", CLUE_SCORE_TASKS, require_all=True)
     return score
+
+
+CLUE_COUNTED = (*CLUE_SCORE_TASKS, "cmnli")  # classification tasks `clue_score` counts (CMNLI may stand in)
+
+
+def clue_rc_score(per_task: Mapping[str, Mapping[str, float]], require_all: bool = False) -> float:
+    """CLUE reading-comprehension average: the mean `task_score` over CMRC 2018 and C3 given
+    (CMRC's score is (EM + F1) / 2 × 100, C3's is accuracy × 100)."""
+    return _benchmark_score(per_task, "clue", CLUE_RC_TASKS, require_all)
+
+
+def clue_overall_score(per_task: Mapping[str, Mapping[str, float]]) -> float:
+    """Overall CLUE average: the unweighted mean `task_score` over every counted CLUE task given,
+    classification and reading comprehension alike (each task once, as CLUE 1.0 averages all its
+    tasks; ChID is absent here and FewCLUE's ChID stand-in is never counted)."""
+    return _benchmark_score(per_task, "clue", (*CLUE_COUNTED, *CLUE_RC_TASKS), require_all=False)

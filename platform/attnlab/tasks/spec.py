@@ -3,7 +3,8 @@
 A `TaskSpec` is pure data: what the examples look like after normalisation
 (`text_a`, optional `text_b`, `label`), which labels exist and in which order, which metrics score
 it, and where its files live (locally, relative to the benchmark directory, and on the HF hub).
-The parsers for each benchmark live in `glue.py`, `clue.py` and `lm.py`.
+The parsers for each benchmark live in `glue.py`, `clue.py` and `lm.py`; the reading-comprehension
+tasks (`kind` "span_extraction" / "multiple_choice", no `text_fields`) in `clue_mrc.py`.
 """
 
 from __future__ import annotations
@@ -14,17 +15,23 @@ from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Literal
 
+from attnlab.errors import DataError as DataError  # re-exported
+
 Benchmark = Literal["glue", "clue", "lm"]
 Language = Literal["en", "zh"]
 
-METRIC_NAMES = ("accuracy", "f1", "mcc", "pearson", "spearman", "perplexity")
+# exact_match / char_f1: the official CMRC 2018 EM and F1 (see `mrc_metrics.py`), as fractions.
+METRIC_NAMES = ("accuracy", "f1", "mcc", "pearson", "spearman", "perplexity", "exact_match", "char_f1")
+# classification (also regression and LM corpora) | span extraction (CMRC 2018) | multiple choice (C3)
+TaskKind = Literal["classification", "span_extraction", "multiple_choice"]
 TEXT_FIELDS = ("text_a", "text_b")
 # Metrics where a lower value is better; all others are maximised.
 LOWER_IS_BETTER = frozenset({"perplexity"})
-
-
-class DataError(ValueError):
-    """A data file is missing or malformed; the message names the file (and line) and the fix."""
+# Which tasks the benchmark scores average (imported by the report without pulling in torchmetrics).
+GLUE_SCORE_TASKS = ("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte")  # + "wnli" if asked
+CLUE_SCORE_TASKS = ("afqmc", "tnews", "iflytek", "ocnli", "cluewsc2020", "csl")  # CLUE 1.1 classification
+# CLUE 1.0 reading comprehension present here (its third, ChID, is not available offline).
+CLUE_RC_TASKS = ("cmrc2018", "c3")
 
 
 @dataclass(frozen=True)
@@ -46,12 +53,16 @@ class TaskSpec:
     label_codes: tuple[str, ...] = ()
     truncation: Literal["longest_first", "only_first", "only_second"] = "longest_first"
     release_url: str = ""  # where to get the official files
+    kind: TaskKind = "classification"
 
     def __post_init__(self) -> None:
         bench, _, short = self.name.partition("/")
         if bench != self.benchmark or not short:
             raise ValueError(f"task name {self.name!r} must look like '{self.benchmark}/<task>'")
-        if self.text_fields not in (TEXT_FIELDS[:1], TEXT_FIELDS):
+        if self.kind != "classification":
+            if self.text_fields:  # their examples have their own fields (context, question, choices...)
+                raise ValueError(f"{self.name}: a {self.kind} task has no text_fields")
+        elif self.text_fields not in (TEXT_FIELDS[:1], TEXT_FIELDS):
             raise ValueError(f"{self.name}: text_fields must be ('text_a',) or ('text_a', 'text_b')")
         unknown = [m for m in self.metrics if m not in METRIC_NAMES]
         if unknown or not self.metrics:
@@ -87,6 +98,10 @@ class TaskSpec:
     @property
     def is_lm(self) -> bool:
         return self.benchmark == "lm"
+
+    @property
+    def is_reading_comprehension(self) -> bool:
+        return self.kind != "classification"
 
     @property
     def num_labels(self) -> int:

@@ -1,0 +1,103 @@
+"""Fused attention with a learned additive bias: softmax(QKᵀ·scale + bias) V without a T×T matrix in
+the forward pass and with the bias's gradient in the backward pass.
+
+Synthesizers (Tay et al. 2020, §3) are exactly this: their synthesized logits are an additive
+bias on (or, for the pure variants, instead of) the dot-product logits. `F.scaled_dot_product_attention`
+takes a float `attn_mask`, but on CPU only its math fallback differentiates through the mask: with a
+bias that needs a gradient it materialises every T×T tensor, which is what made the synthesizers
+slow. Here instead:
+
+- CUDA: SDPA itself — the memory-efficient kernel returns the bias gradient;
+- CPU: the flash kernel runs the forward (saving only the output and the row log-sum-exp), and
+  the backward recomputes the softmax one block of query rows at a time (`_bias_backward`):
+      P = exp(S − lse),  dP = dO Vᵀ,  dS = P ⊙ (dP − rowsum(dO ⊙ O)),
+      dQ = dS K·scale,  dK = dSᵀ Q·scale,  dV = Pᵀ dO,  dbias = dS (summed over broadcast dims)
+  — the FlashAttention-2 backward (Dao 2023, Alg. 2) with dS kept as the bias gradient.
+Attention dropout is not supported here; callers fall back to their explicit form while it is on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+BLOCK_ELEMENTS = 1 << 20  # query rows per backward block: (B·H·rows·T) ≈ 1M elements (4 MiB in fp32)
+
+
+def _flash_forward(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, scale: float) -> tuple[Tensor, Tensor]:
+    """(out (B, H, T, dv), lse (B, H, T)) from the CPU flash kernel."""
+    out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, attn_mask=bias, scale=scale)
+    return out, lse
+
+
+def _reduce_to(grad: Tensor, shape: torch.Size) -> Tensor:
+    """Sum a gradient over the dimensions that `shape` broadcasts (size 1 there)."""
+    dims = [d for d, n in enumerate(shape) if n == 1 and grad.shape[d] != 1]
+    return grad.sum(dim=dims, keepdim=True) if dims else grad
+
+
+def _bias_backward(g: Tensor, q: Tensor, k: Tensor, v: Tensor, bias: Tensor, out: Tensor, lse: Tensor,
+                   scale: float, need_bias: bool) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+    """Blockwise backward over query rows: memory O(block·T), never the whole (B, H, T, T).
+
+    Two subtractions ride inside the matmuls as an extra column: [q·scale, −lse]·[k, 1]ᵀ = S − lse
+    and [dO, −D]·[v, 1]ᵀ = dP − D, so a block costs 5 matmuls and 3 elementwise passes."""
+    b, h, t, _ = q.shape
+    n, keys = b * h, k.shape[2]
+    rows = max(1, BLOCK_ELEMENTS // max(1, n * keys))
+    delta = (g * out).sum(-1, keepdim=True)  # (B, H, T, 1): rowsum(dO ⊙ O) = rowsum(P ⊙ dP)
+    q_ext = torch.cat([q * scale, -lse.unsqueeze(-1)], dim=-1).reshape(n, t, -1)  # (BH, T, dk+1)
+    g_ext = torch.cat([g, -delta], dim=-1).reshape(n, t, -1)  # (BH, T, dv+1)
+    k_ext = F.pad(k, (0, 1), value=1.0).reshape(n, keys, -1).transpose(1, 2)  # (BH, dk+1, T)
+    v_ext = F.pad(v, (0, 1), value=1.0).reshape(n, keys, -1).transpose(1, 2)  # (BH, dv+1, T)
+    k_scaled = (k * scale).reshape(n, keys, -1)  # (BH, T, dk)
+    q3, g3 = q.reshape(n, t, -1), g.reshape(n, t, -1)
+    dk = torch.zeros(n, keys, k.shape[-1], dtype=k.dtype, device=k.device)  # (BH, T, dk)
+    dv = torch.zeros(n, keys, v.shape[-1], dtype=v.dtype, device=v.device)  # (BH, T, dv)
+    dq: list[Tensor] = []
+    dbias = torch.empty(bias.shape[:2] + (t, keys), dtype=bias.dtype, device=bias.device) if need_bias else None
+    batch_shared = need_bias and bias.shape[0] == 1 and b > 1
+    for i in range(0, t, rows):
+        j = min(t, i + rows)
+        p = torch.bmm(q_ext[:, i:j], k_ext).view(b, h, j - i, keys)  # (B, H, r, T): S − lse without the bias
+        p = p.add_(bias[:, :, i:j]).exp_().view(n, j - i, keys)  # softmax rows P
+        ds = torch.bmm(g_ext[:, i:j], v_ext).mul_(p)  # (BH, r, T): (dP − D) ⊙ P
+        dv.baddbmm_(p.transpose(1, 2), g3[:, i:j])
+        dk.baddbmm_(ds.transpose(1, 2), q3[:, i:j], alpha=scale)
+        dq.append(torch.bmm(ds, k_scaled))
+        if dbias is not None:  # written in place: no (B, H, T, T) gradient is ever assembled from parts
+            block = ds.view(b, h, j - i, keys)
+            if batch_shared:
+                torch.sum(block, dim=0, keepdim=True, out=dbias[:, :, i:j])
+            else:
+                dbias[:, :, i:j] = _reduce_to(block, dbias[:, :, i:j].shape)
+    dq_all = torch.cat(dq, dim=1).view(b, h, t, -1)
+    return dq_all, dk.view(b, h, keys, -1), dv.view(b, h, keys, -1), dbias
+
+
+class _BiasedAttention(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, q: Tensor, k: Tensor, v: Tensor, bias: Tensor, scale: float) -> Tensor:
+        out, lse = _flash_forward(q, k, v, bias, scale)
+        ctx.save_for_backward(q, k, v, bias, out, lse)
+        ctx.scale = scale
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
+        q, k, v, bias, out, lse = ctx.saved_tensors
+        dq, dk, dv, dbias = _bias_backward(g.contiguous(), q, k, v, bias, out, lse, ctx.scale,
+                                           ctx.needs_input_grad[3])
+        return dq, dk, dv, dbias, None
+
+
+def attend_with_bias(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, scale: float) -> Tensor:
+    """softmax(q kᵀ·scale + bias) v.  q, k (B, H, T, dk), v (B, H, T, dv), bias broadcastable to
+    (B, H, T, T) with −inf at disallowed keys (every row needs one allowed key) → (B, H, T, dv)."""
+    if q.device.type != "cpu" or torch.is_autocast_enabled():
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype), scale=scale)
+    bias = bias.expand(bias.shape[0], bias.shape[1], q.shape[2], k.shape[2])
+    return _BiasedAttention.apply(q, k, v, bias, scale)  # type: ignore[no-any-return]

@@ -1,0 +1,227 @@
+"""Ablation files (`ablations/*.yaml`): one paper table each — a base config, rows of overrides,
+tasks, seeds, presets (smoke / cpu / gpu: sizes and steps, never the code path), an optional
+pretraining stage, and the paper's own claims and numbers for the comparison column.
+
+```yaml
+name: synthesizer
+title: "Synthesizer: dot vs synthesized attention"
+paper: "Tay et al. 2020, arXiv 2005.00743"
+base: ../sweeps/base/sst2.yaml
+set: {train.max_steps: 600}                # common overrides
+baseline: dot
+rows:
+  dot: {}
+  random: {model.attention.kind: synthesizer_random}
+  untied: {set: {model.sharing: none}, untie: true}   # long form: overrides + untie after loading
+tasks: [glue/sst2, clue/tnews]
+seeds: [0, 1, 2]
+pretrain: {task: lm/wikitext2, objective: mlm, set: {train.max_steps: 2000}}   # optional
+claims: [{row: random_dot, vs: dot, expect: better, text: "R+V beats Transformer (28.47 vs 27.67 BLEU)"}]
+paper_numbers: {dot: "27.67 BLEU", random_dot: "28.47 BLEU"}
+presets:
+  smoke: {set: {...}, tasks: [glue/sst2], seeds: [0, 1], est_run_s: 5}
+  cpu:   {set: {...}, est_run_s: 25}
+  gpu:   {set: {...}}
+```
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from attnlab.config import ConfigError, RunConfig, build_run_config, load_yaml
+from attnlab.paths import check_name
+
+TOP_KEYS = ("name", "title", "paper", "description", "base", "set", "baseline", "rows", "tasks", "seeds", "pretrain",
+            "claims", "paper_numbers", "presets", "notes", "speed_bench", "storage", "wandb")
+ROW_KEYS = ("set", "untie", "pretrain")
+PRESET_KEYS = ("set", "tasks", "seeds", "pretrain", "est_run_s", "speed_bench")
+EXPECT = ("better", "worse", "similar")
+DEFAULT_PRESET = "default"  # the file as written, for comparisons without presets
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    set: dict[str, Any]
+    untie: bool = False
+    pretrain: bool = True  # use the ablation's pretraining stage (when it has one)
+
+
+@dataclass(frozen=True)
+class Pretrain:
+    task: str
+    objective: str
+    set: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """An ablation at one preset: everything the grid needs."""
+
+    name: str
+    preset: str
+    rows: tuple[Row, ...]
+    tasks: tuple[str, ...]
+    seeds: tuple[int, ...]
+    common: dict[str, Any]
+    pretrain: Pretrain | None
+    est_run_s: float
+    speed_bench: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class AblationConfig:
+    name: str
+    path: Path
+    title: str
+    paper: str
+    base: dict[str, Any]
+    common: dict[str, Any]
+    baseline: str
+    rows: tuple[Row, ...]
+    tasks: tuple[str, ...]
+    seeds: tuple[int, ...]
+    pretrain: dict[str, Any] | None
+    claims: tuple[dict[str, Any], ...]
+    paper_numbers: dict[str, str]
+    presets: dict[str, dict[str, Any]]
+    notes: tuple[str, ...] = ()
+    speed_bench: dict[str, Any] | None = None
+    storage: str | None = None
+    wandb: dict[str, Any] = field(default_factory=dict)
+
+    def resolve(self, preset: str | None = None) -> Resolved:
+        """The grid at `preset`; None → `cpu` when the file has it, else the file as written (preset "default")."""
+        if preset is None:
+            preset = "cpu" if "cpu" in self.presets else DEFAULT_PRESET
+        if preset not in self.presets and preset != DEFAULT_PRESET:
+            have = ", ".join(self.presets) or "none (run it without --preset)"
+            raise ConfigError(f"{self.path}: unknown preset {preset!r}; this ablation has: {have}")
+        p = self.presets.get(preset, {})
+        pre = None
+        pre_raw = p.get("pretrain", self.pretrain) if "pretrain" in p else self.pretrain
+        if pre_raw:
+            merged = {**(self.pretrain or {}), **(pre_raw or {})}
+            sets = {**(self.pretrain or {}).get("set", {}), **(pre_raw or {}).get("set", {})}
+            pre = Pretrain(str(merged.get("task", "auto")), str(merged.get("objective", "mlm")), sets)
+        speed = p.get("speed_bench", self.speed_bench)
+        return Resolved(self.name, preset, self.rows, tuple(p.get("tasks", self.tasks)),
+                        tuple(int(s) for s in p.get("seeds", self.seeds)), {**self.common, **(p.get("set") or {})},
+                        pre, float(p.get("est_run_s", 30.0)), speed)
+
+    def run_config(self, r: Resolved, row: Row, task: str, seed: int, extra: dict[str, Any] | None = None) -> RunConfig:
+        values = {**r.common, **row.set, "task.name": task, "train.seed": seed, **(extra or {})}
+        return build_run_config(self.base, source=str(self.path), values=values)
+
+    def pretrain_config(self, r: Resolved, row: Row, corpus: str) -> RunConfig:
+        assert r.pretrain is not None
+        values = {**r.common, **row.set, **r.pretrain.set, "task.name": corpus,
+                  "task.objective": r.pretrain.objective, "train.seed": 0}
+        return build_run_config(self.base, source=str(self.path), values=values)
+
+
+PRETRAIN_CORPUS = {"en": "lm/wikitext2", "zh": "lm/songci"}
+
+
+def pretrain_corpus(r: Resolved, language: str) -> str:
+    """`pretrain.task: auto` (the default) picks the corpus by the fine-tuning task's language."""
+    assert r.pretrain is not None
+    return PRETRAIN_CORPUS[language] if r.pretrain.task == "auto" else r.pretrain.task
+
+
+def _unknown(path: Path, key: str, valid: tuple[str, ...], where: str) -> ConfigError:
+    close = difflib.get_close_matches(key, valid, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return ConfigError(f"{path}: {where}{key}: unknown key.{hint} Valid: {', '.join(valid)}")
+
+
+def _row(path: Path, name: str, raw: Any) -> Row:
+    raw = raw or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: rows.{name}: expected a mapping of overrides")
+    if any(k in ROW_KEYS for k in raw) and all(k in ROW_KEYS for k in raw):
+        return Row(name, dict(raw.get("set") or {}), bool(raw.get("untie", False)), bool(raw.get("pretrain", True)))
+    return Row(name, dict(raw))
+
+
+def load_ablation(path: str | Path, validate: bool = True) -> AblationConfig:
+    p = Path(path)
+    raw = load_yaml(p)
+    for key in raw:
+        if key not in TOP_KEYS:
+            raise _unknown(p, str(key), TOP_KEYS, "")
+    for key in ("base", "rows"):
+        if key not in raw:
+            raise ConfigError(f"{p}: {key}: missing")
+    if not isinstance(raw["rows"], dict) or not raw["rows"]:
+        raise ConfigError(f"{p}: rows: expected a mapping of row name → overrides, e.g. rows: {{dot: {{}}}}")
+    rows = tuple(_row(p, str(n), r) for n, r in raw["rows"].items())
+    names = [r.name for r in rows]
+    raw.setdefault("baseline", names[0])  # a comparison without a stated baseline compares to its first row
+    if raw["baseline"] not in names:
+        raise ConfigError(f"{p}: baseline: {raw['baseline']!r} is not a row; rows: {', '.join(names)}")
+    presets = {str(k): dict(v or {}) for k, v in (raw.get("presets") or {}).items()}
+    for pname, pvalues in presets.items():
+        for key in pvalues:
+            if key not in PRESET_KEYS:
+                raise _unknown(p, str(key), PRESET_KEYS, f"presets.{pname}.")
+    claims = tuple(dict(c) for c in raw.get("claims") or [])
+    for i, c in enumerate(claims):
+        for key in ("row", "vs"):
+            if c.get(key) not in names:
+                raise ConfigError(f"{p}: claims[{i}].{key}: {c.get(key)!r} is not a row; rows: {', '.join(names)}")
+        if c.get("expect") not in EXPECT:
+            raise ConfigError(f"{p}: claims[{i}].expect: must be one of {EXPECT}")
+    tasks = raw.get("tasks") or [raw.get("task", "glue/sst2")]
+    try:
+        check_name(str(raw.get("name") or p.stem), "name")
+    except ValueError as e:
+        raise ConfigError(f"{p}: name: {e}") from None
+    abl = AblationConfig(
+        name=str(raw.get("name") or p.stem), path=p, title=str(raw.get("title", p.stem)), paper=str(raw.get("paper", "")),
+        base=load_yaml((p.parent / str(raw["base"])).resolve()), common=dict(raw.get("set") or {}),
+        baseline=str(raw["baseline"]), rows=rows, tasks=tuple(tasks), seeds=tuple(raw.get("seeds") or [0]),
+        pretrain=raw.get("pretrain"), claims=claims, paper_numbers={str(k): str(v) for k, v in
+                                                                      (raw.get("paper_numbers") or {}).items()},
+        presets=presets, notes=tuple(raw.get("notes") or []), speed_bench=raw.get("speed_bench"),
+        storage=raw.get("storage"), wandb=dict(raw.get("wandb") or {}))
+    if validate:
+        for preset in presets or [DEFAULT_PRESET]:
+            r = abl.resolve(preset)
+            for row in rows:
+                for task in r.tasks:
+                    try:
+                        abl.run_config(r, row, task, r.seeds[0])
+                    except ConfigError as e:
+                        raise ConfigError(f"rows.{row.name} (preset {preset}, {task}): {e}") from None
+                if r.pretrain is not None and row.pretrain:
+                    from attnlab.tasks import get_task
+
+                    corpora = {pretrain_corpus(r, get_task(t).language) for t in r.tasks}
+                    try:
+                        for corpus in sorted(corpora):
+                            abl.pretrain_config(r, row, corpus)
+                    except ConfigError as e:
+                        raise ConfigError(f"pretrain (row {row.name}, preset {preset}): {e}") from None
+    return abl
+
+
+def find_ablation(name_or_path: str, root: Path | None = None) -> Path:
+    """`synthesizer` → ablations/synthesizer.yaml (or a path as given)."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") and p.exists():
+        return p
+    from attnlab.paths import ablations_dir
+
+    root = root or ablations_dir()
+    candidate = root / f"{name_or_path}.yaml"
+    if candidate.exists():
+        return candidate
+    known = sorted(q.stem for q in root.glob("*.yaml"))
+    close = difflib.get_close_matches(name_or_path, known, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ConfigError(f"no ablation {name_or_path!r} in {root}/.{hint} Available: {', '.join(known) or 'none'}")

@@ -1,0 +1,55 @@
+"""Where the project's files are: resolved from the project root, never from the working directory.
+
+The root is `--root` (passed in by the CLI), else `$ATTNLAB_ROOT`, else the checkout this package runs from (the
+directory holding `pyproject.toml` and `ablations/` above `platform/attnlab`), else the working directory (an
+installed wheel used outside any checkout). `results/`, `ablations/` and `sweeps/` live under it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+_CHECKOUT = Path(__file__).resolve().parents[2]
+_override: Path | None = None
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+-]*$")
+
+
+def set_root(path: str | Path | None) -> None:
+    """The CLI's `--root`; None restores the default resolution."""
+    global _override
+    _override = Path(path).resolve() if path is not None else None
+
+
+def project_root() -> Path:
+    if _override is not None:
+        return _override
+    env = os.environ.get("ATTNLAB_ROOT")
+    if env:
+        return Path(env).resolve()
+    if (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / "ablations").is_dir():
+        return _CHECKOUT
+    return Path.cwd()
+
+
+def results_dir() -> Path:
+    """`$ATTNLAB_RESULTS` (tests point it at a temporary folder), else `<root>/results`."""
+    env = os.environ.get("ATTNLAB_RESULTS")
+    return Path(env).resolve() if env else project_root() / "results"
+
+
+def ablations_dir() -> Path:
+    return project_root() / "ablations"
+
+
+def sweeps_dir() -> Path:
+    return project_root() / "sweeps"
+
+
+def check_name(name: str, what: str = "name") -> str:
+    """A study/run name becomes a file or directory name: no separators, no `..`, nothing hidden."""
+    if not SAFE_NAME.match(name) or ".." in name:
+        raise ValueError(f"{what} {name!r}: use letters, digits and . _ - = + only (no '/', no '..', not starting "
+                         "with '.' or '-'); it names files under results/")
+    return name
