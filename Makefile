@@ -17,7 +17,7 @@ $(BIN)/attnlab: pyproject.toml
 	if command -v nvidia-smi >/dev/null 2>&1; then $(BIN)/pip install -q torch; \
 	else $(BIN)/pip install -q "torch==$(TORCH_CPU_VERSION)" || \
 	     $(BIN)/pip install -q "torch==$(TORCH_CPU_VERSION)" --index-url https://download.pytorch.org/whl/cpu; fi
-	$(BIN)/pip install -q -e ".[dev,postgres,report]"
+	$(BIN)/pip install -q -e ".[dev,postgres,dashboard]"
 	touch $(BIN)/attnlab
 
 setup: $(BIN)/attnlab

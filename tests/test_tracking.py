@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from attnlab.config import ConfigError
-from attnlab.tracking import Run, TrackingConfig, read_offline_run, start_run, sync_command
+from attnlab.tracking import Run, TrackingConfig, provenance, read_offline_run, start_run, sync_command
 
 REPO = Path(__file__).resolve().parents[1]
 CLOSED_PORT_URL = "http://127.0.0.1:9"  # discard port: nothing listens, connections are refused at once
@@ -61,12 +61,14 @@ def test_offline_run_reads_back_config_and_summary(tmp_path: Path) -> None:
     run.log({"train/loss": 9.0})  # after finish: a no-op, not an error
 
     back = read_offline_run(run.run_dir, history=True)
-    assert back["config"] == {"model": {"d_model": 16, "attention": "dot"}, "lr": 1e-3}
+    assert back["config"] == {"model": {"d_model": 16, "attention": "dot"}, "lr": 1e-3, **provenance()}
+    assert back["config"]["attnlab_version"] and back["config"]["git_commit"]
+    assert back["group"] == "study" and back["job_type"] == "sst2" and back["name"] == "trial-0"
     assert back["summary"]["val/accuracy"] == 0.75
     assert back["summary"]["cost/params"] == 123
     assert back["summary"]["train/loss"] == 0.5
     assert back["summary"]["val/confusion"]["nrows"] == 2
-    assert back["tags"] == ["attention=dot", "lr=0.001"] and back["state"] == "finished"
+    assert back["tags"] == ["attention=dot"] and back["state"] == "finished"  # a float tag goes to the config
     assert [(h["_step"], h["train/loss"]) for h in back["history"]] == [(5, 1.25), (10, 0.5)]
     assert sync_command(run.run_dir) == f"wandb sync {run.run_dir}"
 
@@ -83,7 +85,7 @@ def test_sequential_runs_land_in_separate_dirs(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "runs" / "wandb").glob("offline-run-*")) == sorted(d.name for d in dirs)
     for trial, run_dir in enumerate(dirs):
         back = read_offline_run(run_dir)
-        assert back["config"] == {"trial": trial}
+        assert back["config"] == {"trial": trial, **provenance()}
         assert back["summary"]["val/accuracy"] == pytest.approx(0.5 + trial / 10)
 
 

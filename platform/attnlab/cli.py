@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from attnlab.errors import ConfigError, DataError
+from attnlab.errors import ConfigError, DataError, Interrupted, StorageError
 from attnlab.record import RecordError
+
+if TYPE_CHECKING:
+    from attnlab.experiments.launch import LaunchOptions
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -30,19 +33,14 @@ def cmd_smoke(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from attnlab.config import load_run_config
-    from attnlab.paths import results_dir
-    from attnlab.train.runner import train_run
+    from attnlab import workflows
 
     overrides = list(args.set or [])
     if args.data_root:
         overrides.append(f"task.data_root={args.data_root}")
-    cfg = load_run_config(args.config, overrides)
-    out = Path(args.out) if args.out else results_dir() / "runs"
-    record = train_run(cfg, out_dir=out, progress=not args.no_progress, checkpoint_path=args.save_checkpoint)
-    print(record.format())
-    print(f"record: {out / record.file_name()}")
-    return 0
+    return workflows.run_one(args.config, overrides, out=args.out, progress=not args.no_progress,
+                             checkpoint=args.save_checkpoint, wandb=args.wandb, wandb_project=args.wandb_project,
+                             wandb_checkpoints=args.wandb_checkpoints)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -51,12 +49,39 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.target[0] == "status":
         if len(args.target) != 2:
             raise ConfigError("usage: attnlab sweep status STUDY_OR_FILE [--storage URL]")
-        return workflows.sweep_status(args.target[1], args.storage)
+        return workflows.sweep_status(args.target[1], args.storage, args.storage_retry_s)
     if len(args.target) != 1:
         raise ConfigError("usage: attnlab sweep FILE [options] (one sweep file)")
     return workflows.sweep(args.target[0], n_trials=args.n_trials, storage=args.storage, workers=args.workers,
                            wandb=args.wandb, wandb_project=args.wandb_project, out=args.out,
-                           report=not args.no_report, command=_command(["sweep", args.target[0]]))
+                           report=not args.no_report, command=_command(["sweep", args.target[0]]),
+                           wandb_checkpoints=args.wandb_checkpoints, storage_retry_s=args.storage_retry_s,
+                           launch=_launch(args))
+
+
+def _launch(args: argparse.Namespace) -> LaunchOptions:
+    from attnlab.experiments.launch import LaunchOptions
+
+    return LaunchOptions(launcher=args.launcher, gpus_per_worker=args.gpus_per_worker, partition=args.partition,
+                         time_min=args.time_min, cpus_per_worker=args.cpus_per_worker, mem_gb=args.mem_gb,
+                         wait=not args.no_wait)
+
+
+def add_launch_args(p: argparse.ArgumentParser) -> None:
+    """Where the --workers run (README "Scaling out")."""
+    p.add_argument("--launcher", default="processes", choices=["processes", "local", "slurm"],
+                   help="processes: worker processes here; slurm: a SLURM job array via submitit (needs a "
+                   "PostgreSQL --storage); local: the same submission run here by submitit (default: %(default)s)")
+    p.add_argument("--gpus-per-worker", type=int, default=1, metavar="K",
+                   help="GPUs each worker sees (CUDA_VISIBLE_DEVICES, round-robin; 0 = all); with slurm, GPUs "
+                   "requested per job (default: %(default)s)")
+    p.add_argument("--partition", help="slurm: partition (default: the cluster's)")
+    p.add_argument("--time-min", type=int, default=24 * 60, help="slurm/local: wall-clock limit per worker job, "
+                   "minutes (default: %(default)s)")
+    p.add_argument("--cpus-per-worker", type=int, default=4, help="slurm: CPUs per job (default: %(default)s)")
+    p.add_argument("--mem-gb", type=int, help="slurm: memory per job in GB (default: the partition's)")
+    p.add_argument("--no-wait", action="store_true", help="slurm/local: return once the jobs are submitted "
+                   "(write the report later with `attnlab report`)")
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
@@ -64,7 +89,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
     return workflows.reproduce(args.name, preset=args.preset, storage=args.storage, workers=args.workers,
                                dry_run=args.dry_run, out=args.out, report=not args.no_report, wandb=args.wandb,
-                               wandb_project=args.wandb_project, command=_command(["reproduce", args.name]))
+                               wandb_project=args.wandb_project, command=_command(["reproduce", args.name]),
+                               wandb_checkpoints=args.wandb_checkpoints, storage_retry_s=args.storage_retry_s,
+                               launch=_launch(args), until_conclusive=args.until_conclusive,
+                               max_seeds=args.max_seeds)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -74,10 +102,18 @@ def cmd_report(args: argparse.Namespace) -> int:
                             wandb_project=args.wandb_project)
 
 
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from attnlab import dashboard
+
+    return dashboard.serve(dashboard.storage_of(args.target, args.storage, args.preset), args.port)
+
+
 def _command(default: list[str]) -> str:
     import shlex
 
-    return "attnlab " + shlex.join(sys.argv[1:] or default)
+    from attnlab.secrets import redact
+
+    return redact("attnlab " + shlex.join(sys.argv[1:] or default))  # recorded in reports: never a password
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -121,19 +157,52 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"list": cmd_list, "smoke": cmd_smoke, "run": cmd_run, "sweep": cmd_sweep, "reproduce": cmd_reproduce,
                                                           "report": cmd_report, "generate": cmd_generate,
-                                                          "bench": cmd_bench, "baseline": cmd_baseline}
+                                                          "bench": cmd_bench, "baseline": cmd_baseline,
+                                                          "dashboard": cmd_dashboard}
+WANDB_MODES = ["offline", "online", "off", "auto"]
+WANDB_HELP = "W&B mode: offline writes runs under results/wandb/ (no login, no network; `wandb sync` later), " \
+             "online needs WANDB_API_KEY, auto = online iff WANDB_API_KEY is set, off = no W&B at all"
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Every flag shows its default, unless its help already says it or there is nothing to show (None, a flag)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if ("default" in text or action.default in (None, False, argparse.SUPPRESS)
+                or (not action.option_strings and action.nargs not in ("?", "*"))):
+            return text
+        return text + " (default: %(default)s)"
+
+
+def _add_wandb_flags(p: argparse.ArgumentParser, checkpoints: bool = True) -> None:
+    p.add_argument("--wandb", default="offline", choices=WANDB_MODES, help=WANDB_HELP)
+    p.add_argument("--wandb-project", help="W&B project (default: the file's wandb.project, else attnlab)")
+    if checkpoints:
+        p.add_argument("--wandb-checkpoints", action="store_true",
+                       help="also log each run's Lightning checkpoint as a W&B model artifact")
+
+
+def _all_parsers(p: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """`p` and every subparser below it (bench has its own subcommands)."""
+    found = [p]
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                found += _all_parsers(sub)
+    return found
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="attnlab", description="Transformer attention ablation platform",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--root", help="project root holding ablations/, sweeps/, results/ (default: $ATTNLAB_ROOT, "
                    "else the checkout attnlab runs from, else the working directory)")
     sub = p.add_subparsers(dest="command", required=True)
     ls = sub.add_parser("list", help="registered attention variants (options, masks) and tasks")
-    ls.add_argument("what", nargs="?", default="all", choices=["all", "attention", "tasks"])
+    ls.add_argument("what", nargs="?", default="all", choices=["all", "attention", "tasks"], help="what to list")
     sm = sub.add_parser("smoke", help="build every attention variant, train a few steps on synthetic data")
-    sm.add_argument("--steps", type=int, default=100)
+    sm.add_argument("--steps", type=int, default=100, help="training steps per variant")
     sm.add_argument("--variant", action="append", help="only this variant (repeatable)")
     rn = sub.add_parser("run", help="train one model on one task, evaluate on dev, write a JSON record")
     rn.add_argument("config", help="run config YAML (sections model, task, train)")
@@ -142,15 +211,18 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--out", help="where the JSON record goes (default: <root>/results/runs)")
     rn.add_argument("--save-checkpoint", metavar="PATH", help="also save the fine-tuned Lightning checkpoint")
     rn.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_wandb_flags(rn)
     sw = sub.add_parser("sweep", help="run (or resume) an Optuna study from a sweep file; `sweep status X`")
-    sw.add_argument("target", nargs="+", metavar="FILE | status STUDY_OR_FILE")
+    sw.add_argument("target", nargs="+", metavar="FILE | status STUDY_OR_FILE",
+                    help="a sweep file to run or resume, or `status` and a study name or sweep file")
     sw.add_argument("--n-trials", type=int, help="finished trials to reach (default: the file's n_trials)")
     sw.add_argument("--storage", help="Optuna storage URL (default sqlite:///results/sweeps/<name>.db; "
                     "postgresql://… to share one study between machines)")
     sw.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
-    sw.add_argument("--wandb", default="offline", choices=["offline", "online", "off", "auto"],
-                    help="W&B mode (default offline: no login, no network)")
-    sw.add_argument("--wandb-project", help="W&B project (default: the sweep file's wandb.project, else attnlab)")
+    add_launch_args(sw)
+    sw.add_argument("--storage-retry-s", type=float, default=120.0, metavar="S",
+                    help="how long to wait out a storage outage (retrying with backoff) before stopping cleanly")
+    _add_wandb_flags(sw)
     sw.add_argument("--out", help="leaderboard directory (default: <root>/results/<sweep name>)")
     sw.add_argument("--no-report", action="store_true", help="do not write the leaderboard at the end")
     rp = sub.add_parser("reproduce", help="run a paper ablation (rows × tasks × seeds) as one study, then report")
@@ -159,19 +231,36 @@ def build_parser() -> argparse.ArgumentParser:
                     "has it, else the file as written)")
     rp.add_argument("--storage", help="Optuna storage URL (default sqlite:///results/sweeps/<name>-<preset>.db)")
     rp.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
+    add_launch_args(rp)
+    rp.add_argument("--storage-retry-s", type=float, default=120.0, metavar="S",
+                    help="how long to wait out a storage outage (retrying with backoff) before stopping cleanly")
     rp.add_argument("--dry-run", action="store_true", help="print the grid and the estimated time, run nothing")
+    rp.add_argument("--until-conclusive", action="store_true",
+                    help="after the grid, add seeds one look at a time to the rows of claims still undecided, "
+                    "until each is decided or has --max-seeds (group-sequential t test, O'Brien-Fleming alpha "
+                    "spending: the 5%% error rate holds over all looks)")
+    rp.add_argument("--max-seeds", type=int, metavar="N",
+                    help="with --until-conclusive: the most paired seeds per claim (default: twice the grid's seeds)")
     rp.add_argument("--out", help="report directory (default results/<name>)")
     rp.add_argument("--no-report", action="store_true", help=argparse.SUPPRESS)
-    rp.add_argument("--wandb", default="offline", choices=["offline", "online", "off", "auto"])
-    rp.add_argument("--wandb-project", help="W&B project (default: the file's wandb.project, else attnlab)")
+    _add_wandb_flags(rp)
     rep = sub.add_parser("report", help="leaderboard, plots and HTML from a study or from exported records")
     rep.add_argument("target", help="sweep file or ablation name/file (reads its study), or an exported report: "
                      "results/<name>/ (records.jsonl or trials.jsonl)")
     rep.add_argument("--preset", help="ablation preset (default: cpu if the file has it)")
-    rep.add_argument("--storage")
-    rep.add_argument("--out")
-    rep.add_argument("--wandb", default="offline", choices=["offline", "online", "off", "auto"])
-    rep.add_argument("--wandb-project")
+    rep.add_argument("--storage", help="Optuna storage URL (default: the file's storage, else "
+                     "sqlite:///results/sweeps/<study>.db)")
+    rep.add_argument("--out", help="report directory (default: results/<name>, or the exported folder itself)")
+    rep.add_argument("--wandb", default="offline", choices=WANDB_MODES,
+                     help=WANDB_HELP + "; logs a leaderboard run in the study's group: the table, the report files "
+                     "as an artifact, the best trial in its summary")
+    rep.add_argument("--wandb-project", help="W&B project (default: the file's wandb.project, else attnlab)")
+    db = sub.add_parser("dashboard", help="optuna-dashboard on a study's storage (pip install 'attnlab[dashboard]')")
+    db.add_argument("target", metavar="STUDY_OR_FILE",
+                    help="sweep file, ablation name or file, study name, or a SQLite .db file")
+    db.add_argument("--storage", help="Optuna storage URL (default: the target's)")
+    db.add_argument("--preset", help="ablation preset (default: cpu if the file has it)")
+    db.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1")
     bl = sub.add_parser("baseline", help="trivial baselines of a reading-comprehension task (CMRC 2018, C3), "
                         "scored by the training metric code")
     bl.add_argument("task", help="clue/cmrc2018, clue/c3 or clue/chid_fewclue")
@@ -211,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     gn.add_argument("--num-beams", type=int, default=4, help="beam: hypotheses kept per step (default: %(default)s)")
     gn.add_argument("--num-samples", type=int, default=1, help="outputs per prompt, seeds seed, seed+1, ... (default: %(default)s)")
     gn.add_argument("--seed", type=int, default=0, help="sampling seed (default: %(default)s)")
+    for parser in _all_parsers(p):
+        parser.formatter_class = HelpFormatter  # subparsers do not inherit the top parser's
     return p
 
 
@@ -236,17 +327,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         set_root(args.root)
     if args.command in ("sweep", "reproduce", "report"):
         quiet_libraries()
+    from attnlab.secrets import redact
+
+    sys.argv = [redact(a) for a in sys.argv]  # parsed already; whatever records argv later (W&B) sees no password
     try:
         return COMMANDS[args.command](args)
     except ConfigError as e:
-        print(f"attnlab: config error: {e}", file=sys.stderr)
+        print(f"attnlab: config error: {redact(str(e))}", file=sys.stderr)
         return 2
     except DataError as e:
-        print(f"attnlab: data error: {e}", file=sys.stderr)
+        print(f"attnlab: data error: {redact(str(e))}", file=sys.stderr)
         return 2
     except RecordError as e:
-        print(f"attnlab: record error: {e}", file=sys.stderr)
+        print(f"attnlab: record error: {redact(str(e))}", file=sys.stderr)
         return 2
+    except StorageError as e:
+        import os
+
+        if not os.environ.get("ATTNLAB_WORKER"):  # a spawned worker's parent says it once for all of them
+            print(f"attnlab: {redact(str(e))}", file=sys.stderr)
+        return 75  # EX_TEMPFAIL: try again later
+    except Interrupted as e:
+        print(f"attnlab: interrupted ({e}); finished trials are kept, an interrupted one is re-queued: rerun the "
+              "same command to continue", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

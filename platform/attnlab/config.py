@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -54,6 +55,12 @@ class TaskConfig:
     max_answer_len: int = 64  # CMRC: longest predicted span, in tokens (≈ characters)
 
 
+PRECISION_ALIASES = {"bf16": "bf16-mixed", "16": "16-mixed", "32-true": "32"}
+STRATEGIES = ("auto", "ddp", "ddp_find_unused_parameters_true", "fsdp", "deepspeed", "deepspeed_stage_1",
+              "deepspeed_stage_2", "deepspeed_stage_2_offload", "deepspeed_stage_3", "deepspeed_stage_3_offload")
+SPAWNING_STRATEGIES = ("ddp_spawn", "ddp_fork", "ddp_notebook")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     max_steps: int = 1000
@@ -64,11 +71,29 @@ class TrainConfig:
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     grad_clip: float = 1.0
-    precision: str = "auto"  # auto | 32 | bf16-mixed | 16-mixed
+    precision: str = "auto"  # auto | 32 | bf16-mixed | 16-mixed (aliases: bf16, 16, 32-true)
     seed: int = 0
     val_every_n_steps: int = 0  # 0 → validate once at the end
     log_every_n_steps: int = 10
-    accelerator: str = "auto"
+    accelerator: str = "auto"  # auto | cpu | gpu | cuda | mps
+    # Scale-out (Lightning does the work). `batch_size` is the GLOBAL batch: each of the devices × num_nodes
+    # ranks gets batch_size / (devices × num_nodes) examples of the same batches a single device would see.
+    devices: int = 1  # devices per node
+    num_nodes: int = 1
+    strategy: str = "auto"  # auto (ddp when devices × num_nodes > 1) | ddp | fsdp | deepspeed[_stage_N]
+    checkpoint_every_n_steps: int = 0  # in a study: checkpoint every N steps so a re-queued trial resumes; 0 = off
+    # CPU threads of one run (torch intra-op threads), pinned so that a rerun reproduces it bit-for-bit: a
+    # fixed number, never derived from the machine or from --workers (README "Reproducible reruns")
+    num_threads: int = 1
+    deterministic: bool = True  # torch deterministic algorithms (ops without one warn and are recorded)
+    compile: bool = False  # torch.compile the model's Transformer (in place: parameter names unchanged)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "precision", PRECISION_ALIASES.get(str(self.precision), str(self.precision)))
+
+    @property
+    def world_size(self) -> int:
+        return self.devices * self.num_nodes
 
 
 @dataclass(frozen=True)
@@ -82,9 +107,13 @@ class RunConfig:
         self.model.validate()
         if self.train.max_steps < 1:
             raise ConfigError(f"train.max_steps: must be >= 1, got {self.train.max_steps}")
-        if self.train.lr <= 0:
-            raise ConfigError(f"train.lr: must be > 0, got {self.train.lr}")
+        if not (math.isfinite(self.train.lr) and self.train.lr > 0):
+            raise ConfigError(f"train.lr: must be a finite number > 0, got {self.train.lr}")
+        self._validate_ranges()
+        if self.train.num_threads < 1:
+            raise ConfigError(f"train.num_threads: must be >= 1, got {self.train.num_threads}")
         _check_choice("train.precision", self.train.precision, ("auto", "32", "bf16-mixed", "16-mixed"))
+        self._validate_scale()
         _check_choice("task.source", self.task.source, ("auto", "local", "hub"))
         _check_choice("task.objective", self.task.objective,
                       ("auto", "classify", "mlm", "causal", "seq2seq", "conditional_lm", "span_extraction",
@@ -101,12 +130,59 @@ class RunConfig:
                 raise ConfigError(f"task.name: {e}") from None
         self._validate_reading(get_task(self.task.name).kind)
 
+    def _validate_ranges(self) -> None:
+        """Every numeric field in its range, so a typo fails at load instead of training nothing."""
+        from attnlab.paths import check_name
+
+        try:
+            check_name(self.name, "name")
+        except ValueError as e:
+            raise ConfigError(f"name: {e}") from None
+        tr, t = self.train, self.task
+        at_least = {"train.max_epochs": (tr.max_epochs, 1), "train.batch_size": (tr.batch_size, 1),
+                    "train.eval_batch_size": (tr.eval_batch_size, 1), "train.val_every_n_steps": (tr.val_every_n_steps, 0),
+                    "train.log_every_n_steps": (tr.log_every_n_steps, 1), "task.max_length": (t.max_length, 1),
+                    "task.vocab_size": (t.vocab_size, 1), "task.target_length": (t.target_length, 1),
+                    "task.gen_examples": (t.gen_examples, 0), "task.samples_per_label": (t.samples_per_label, 0)}
+        for key, (value, low) in at_least.items():
+            if value < low:
+                raise ConfigError(f"{key}: must be >= {low}, got {value}")
+        for key in ("max_train_examples", "max_eval_examples"):
+            limit = getattr(t, key)
+            if limit is not None and limit < 1:
+                raise ConfigError(f"task.{key}: must be >= 1 or null (all examples), got {limit}")
+        for key, number, low_f, high_f in (("weight_decay", tr.weight_decay, 0.0, math.inf),
+                                      ("warmup_ratio", tr.warmup_ratio, 0.0, 1.0),
+                                      ("grad_clip", tr.grad_clip, 0.0, math.inf)):
+            if not (math.isfinite(number) and low_f <= number <= high_f):
+                raise ConfigError(f"train.{key}: must be a finite number in [{low_f}, {high_f}], got {number}")
+
+    def _validate_scale(self) -> None:
+        tr = self.train
+        _check_choice("train.accelerator", tr.accelerator, ("auto", "cpu", "gpu", "cuda", "mps"))
+        for key in ("devices", "num_nodes"):
+            if getattr(tr, key) < 1:
+                raise ConfigError(f"train.{key}: must be >= 1, got {getattr(tr, key)}")
+        if tr.checkpoint_every_n_steps < 0:
+            raise ConfigError(f"train.checkpoint_every_n_steps: must be >= 0 (0 = off), got {tr.checkpoint_every_n_steps}")
+        if tr.strategy in SPAWNING_STRATEGIES:
+            raise ConfigError(f"train.strategy: {tr.strategy!r} keeps the trained state in spawned processes; use "
+                              "'ddp' (attnlab starts one process per device itself)")
+        _check_choice("train.strategy", tr.strategy, STRATEGIES)
+        if tr.world_size > 1 and tr.batch_size % tr.world_size:
+            raise ConfigError(f"train.batch_size: {tr.batch_size} is the global batch and must divide evenly over "
+                              f"devices × num_nodes = {tr.world_size} (each device gets batch_size / {tr.world_size})")
+
     def _validate_reading(self, kind: str) -> None:
         t = self.task
         for key in ("max_question_length", "doc_stride", "max_answer_len"):
             if getattr(t, key) < 1:
                 raise ConfigError(f"task.{key}: must be >= 1, got {getattr(t, key)}")
         reading = ("span_extraction", "multiple_choice")
+        if kind in reading and self.train.world_size > 1:
+            raise ConfigError(f"train.devices: {t.name} assembles answers from windows at evaluation, which "
+                              "sharded evaluation would split over devices; train it on one device (devices: 1, "
+                              "num_nodes: 1)")
         if kind not in reading:
             if t.objective in reading:
                 raise ConfigError(f"task.objective: {t.objective!r} needs a reading-comprehension task "
@@ -230,9 +306,12 @@ def parse_override(text: str) -> tuple[str, Any]:
     import yaml
 
     if "=" not in text:
-        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. --set train.max_steps=200")
+        raise ConfigError(f"command line: --set {text!r}: expected KEY=VALUE, e.g. --set train.max_steps=200")
     key, raw = text.split("=", 1)
-    return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
+    try:
+        return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        raise ConfigError(f"command line: --set {text!r}: the value is not valid YAML (quote it)") from None
 
 
 def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
@@ -246,18 +325,40 @@ def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+MAX_YAML_BYTES = 1_000_000  # a config is a few KB; anything this big is the wrong file
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
+    """A config file's mapping; every problem is one ConfigError naming the file (missing, a directory, too big,
+    binary, not YAML, empty, not a mapping)."""
     import yaml
 
     p = Path(path)
     if not p.exists():
         raise ConfigError(f"{p}: no such config file")
+    if p.is_dir():
+        raise ConfigError(f"{p}: is a directory, not a YAML config file")
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        size = p.stat().st_size
+        if size > MAX_YAML_BYTES:
+            raise ConfigError(f"{p}: {size} bytes; config files are capped at {MAX_YAML_BYTES} bytes (wrong file?)")
+        raw = p.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read ({e.strerror or e})") from None
+    if b"\x00" in raw:
+        raise ConfigError(f"{p}: binary file, not a YAML config")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not UTF-8 text (a binary file?), not a YAML config") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise ConfigError(f"{p}: invalid YAML: {e}") from None
+        raise ConfigError(f"{p}: invalid YAML: {' '.join(str(e).split())}") from None
+    if data is None:
+        raise ConfigError(f"{p}: empty config file; write at least the sections you change (model, task, train)")
     if not isinstance(data, dict):
-        raise ConfigError(f"{p}: top level must be a mapping")
+        raise ConfigError(f"{p}: top level must be a mapping, got {type(data).__name__}")
     return data
 
 
@@ -268,16 +369,24 @@ def build_run_config(data: dict[str, Any], overrides: typing.Sequence[str] = (),
     data = json.loads(json.dumps(data))  # deep copy of plain data
     for key, value in (values or {}).items():
         set_dotted(data, key, value)
+    parsed = []
     for text in overrides:
         key, value = parse_override(text)
-        set_dotted(data, key, value)
-    if overrides:
-        source = f"{source} with --set {' '.join(overrides)}"
+        try:
+            set_dotted(data, key, value)
+        except ConfigError as e:
+            raise ConfigError(f"command line: --set {text}: {e}") from None
+        parsed.append((key, text))
     try:
         cfg = from_dict(RunConfig, data)
         cfg.validate()
     except ConfigError as e:
-        raise ConfigError(f"{source}: {e}") from None
+        # an error about a key the command line set blames the command line, not the file
+        blamed = next((text for key, text in parsed if str(e).startswith((f"{key}:", f"{key}.", f"{key}["))), None)
+        if blamed is not None:
+            raise ConfigError(f"command line: --set {blamed}: {e}") from None
+        where = f"{source} with --set {' '.join(overrides)}" if overrides else source
+        raise ConfigError(f"{where}: {e}") from None
     return cfg
 
 

@@ -31,7 +31,12 @@ class Cost:
     train_tokens: int
     train_steps: int
     wall_time_s: float
+    # Peak memory of this run alone: the increase over the process's memory when the fit started (CPU: resident
+    # set size sampled during the fit; GPU: allocated memory since the peak counter was reset). Records without
+    # `peak_mem_baseline_mib` (older ones) hold the process's lifetime peak instead.
     peak_mem_mib: float
+    peak_mem_baseline_mib: float | None = None  # the process's memory at fit start (MiB)
+    flops_per_token: float | None = None  # analytic forward FLOPs per token of the Transformer body
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,20 @@ class Record:
     row: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     samples: list[dict[str, Any]] = field(default_factory=list)
+    # per-example dev predictions at the final validation (`attnlab.predictions` format; {} when not recorded)
+    predictions: dict[str, Any] = field(default_factory=dict)
+    # learning curves: {"val/score": [[step, value], ...], "train/loss": [...]} ({} when not recorded)
+    curves: dict[str, list[list[float]]] = field(default_factory=dict)
+    # how it ran (None / empty in records written before these were recorded): what a bit-for-bit rerun needs
+    threads: int | None = None  # torch intra-op threads (train.num_threads)
+    interop_threads: int | None = None
+    deterministic: bool | None = None  # torch deterministic algorithms on (train.deterministic)
+    nondeterministic_ops: list[str] = field(default_factory=list)  # ops that had no deterministic kernel
+    library_versions: dict[str, str] = field(default_factory=dict)  # python, torch, pytorch_lightning, ...
+    git_dirty: bool | None = None  # tracked files differed from `git_commit`
+    concurrent_workers: int | None = None  # workers sharing the machine (`--workers K`): throughput is shared
+    vocabulary_hash: str | None = None  # fingerprint of the tokenizer's token → id mapping (tasks.tokenizer)
+    resumed_from_step: int | None = None  # continued from its checkpoint at this step (a re-queued trial)
     schema: int = SCHEMA_VERSION
 
     # ---- writing ------------------------------------------------------------------------------
@@ -73,8 +92,11 @@ class Record:
     def write(self, out_dir: str | Path) -> Path:
         """Write `<out_dir>/<name>-<task>-<hash>-<time>.json` atomically; returns the path."""
         out = Path(out_dir)
+        name = self.file_name()
+        if Path(name).name != name or name.startswith("."):  # a name is a file name, never a path out of out_dir
+            raise RecordError(f"record name {self.name!r}: not a plain file name; it must stay inside {out}")
         out.mkdir(parents=True, exist_ok=True)
-        path = out / self.file_name()
+        path = out / name
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True, ensure_ascii=False))
         tmp.replace(path)  # a crash never leaves half a record
@@ -100,7 +122,9 @@ class Record:
         try:
             cost_value = Cost(int(cost.get("params", 0)), float(cost.get("train_tokens_per_s", math.nan)),
                               int(cost.get("train_tokens", 0)), int(cost.get("train_steps", 0)),
-                              float(cost.get("wall_time_s", math.nan)), float(cost.get("peak_mem_mib", math.nan)))
+                              float(cost.get("wall_time_s", math.nan)), float(cost.get("peak_mem_mib", math.nan)),
+                              _optional_float(cost.get("peak_mem_baseline_mib")),
+                              _optional_float(cost.get("flops_per_token")))
             metrics = {str(k): float(v) for k, v in dict(raw["metrics"]).items()}
         except (TypeError, ValueError) as e:
             raise RecordError(f"{source}: a metric or cost value is not a number ({e})") from None
@@ -131,7 +155,8 @@ class Record:
         if section == "cost":
             if not hasattr(self.cost, key):
                 raise KeyError(f"unknown cost field {key!r}; valid: {', '.join(f.name for f in dataclasses.fields(Cost))}")
-            return float(getattr(self.cost, key))
+            value = getattr(self.cost, key)
+            return math.nan if value is None else float(value)
         if metric not in self.metrics:
             raise KeyError(f"{self.task} has no metric {metric!r}; it has: {', '.join(sorted(self.metrics))}")
         return float(self.metrics[metric])
@@ -139,7 +164,7 @@ class Record:
     def summary(self) -> dict[str, Any]:
         """Flat metrics + `cost/<field>`: what a tracker's run summary shows."""
         out: dict[str, Any] = dict(self.metrics)
-        out.update({f"cost/{k}": v for k, v in dataclasses.asdict(self.cost).items()})
+        out.update({f"cost/{k}": v for k, v in dataclasses.asdict(self.cost).items() if v is not None})
         return out
 
     def format(self) -> str:
@@ -147,9 +172,15 @@ class Record:
         c = self.cost
         rows += [("params", f"{c.params:,}"), ("train tokens/s", f"{c.train_tokens_per_s:,.0f}"),
                  ("wall time (s)", f"{c.wall_time_s:.1f}"), ("peak memory (MiB)", f"{c.peak_mem_mib:.0f}")]
+        if c.flops_per_token is not None:
+            rows.append(("forward FLOPs/token", f"{c.flops_per_token:,.0f}"))
         width = max(len(k) for k, _ in rows)
         head = f"{self.name} on {self.task} (config {self.config_hash})"
         return "\n".join([head, "-" * len(head)] + [f"{k:<{width}}  {v:>12}" for k, v in rows])
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def records_from_trial_attrs(attrs: Mapping[str, Any], source: str = "<trial>") -> list[Record]:

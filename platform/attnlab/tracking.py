@@ -8,6 +8,12 @@ is cheap and `mode="off"` never loads wandb.
 Offline runs land in `<dir>/wandb/offline-run-<time>-<id>/` and keep everything in one
 `run-<id>.wandb` log (no wandb-summary.json); `read_offline_run` reads it back with
 `wandb leet inspect`, and `sync_command` is the line that uploads it later.
+
+What W&B users expect: a run started with a `run_id` resumes that run (`resume="allow"`; a retried trial
+continues its own run instead of leaving a failed duplicate; offline, each attempt is its own directory and
+`wandb sync` merges them by id); tags are categorical (a `key=<float>` tag is dropped: floats belong in the
+config); every run's config carries `attnlab_version` and `git_commit`; records, checkpoints and reports are
+logged as artifacts.
 """
 
 from __future__ import annotations
@@ -15,8 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shlex
-import subprocess
+import re
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -25,9 +30,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from attnlab.errors import ConfigError
+from attnlab.secrets import redact, redact_obj
+from attnlab.wandb_offline import read_offline_run as read_offline_run  # re-exported: the read-back
+from attnlab.wandb_offline import sync_command as sync_command  # half of W&B lives in wandb_offline
 
 if TYPE_CHECKING:
-    import pytorch_lightning as pl
+
+    from attnlab.record import Record
 
 MODES = ("offline", "online", "off", "auto")
 DEFAULT_ROOT = "results"  # runs land in results/wandb/
@@ -46,8 +55,9 @@ class TrackingConfig:
     project: str = "attnlab"
     entity: str | None = None
     dir: str | None = None  # W&B root: runs go to <dir>/wandb/; default $WANDB_DIR, else results
-    log_every_n_steps: int = 50
+    log_every_n_steps: int = 50  # a run of a training config logs every train.log_every_n_steps instead
     init_timeout_s: float = 30
+    log_checkpoints: bool = False  # also log each trial's Lightning checkpoint as a "model" artifact
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -70,6 +80,27 @@ def _warn(message: str) -> None:
     print(f"attnlab: {message}", file=sys.stderr, flush=True)
 
 
+_FLOAT = re.compile(r"^[-+]?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?$|^[-+]?(nan|inf)$", re.IGNORECASE)
+_ARTIFACT_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def categorical_tags(tags: Sequence[str]) -> list[str]:
+    """Tags that group runs: `kind=linear`, `seed=0` stay; `lr=0.00123` goes (a float is a config value, and one
+    unique tag per run makes W&B's tag filter useless). Truncated to W&B's tag length."""
+    kept: list[str] = []
+    for tag in tags:
+        value = tag.split("=", 1)[1] if "=" in tag else ""
+        if value and _FLOAT.match(value) and not value.lstrip("+-").isdigit():
+            continue
+        kept.append(tag[:MAX_TAG_CHARS])
+    return list(dict.fromkeys(kept))
+
+
+def artifact_name(name: str) -> str:
+    """W&B artifact names allow letters, digits, '-', '_' and '.' only."""
+    return _ARTIFACT_UNSAFE.sub("_", name)[:128]
+
+
 def _describe(error: BaseException) -> str:
     first_line = (str(error).strip().splitlines() or [""])[0][:300]
     return f"{type(error).__name__}: {first_line}" if first_line else type(error).__name__
@@ -78,16 +109,23 @@ def _describe(error: BaseException) -> str:
 class Run:
     """A W&B run, or a no-op stand-in (`active` is False) when tracking is off or broken."""
 
-    def __init__(self, wandb_run: Any = None, *, mode: str = "off", log_every_n_steps: int = 50) -> None:
+    def __init__(self, wandb_run: Any = None, *, mode: str = "off", log_every_n_steps: int = 50,
+                 log_checkpoints: bool = False) -> None:
         self._run = wandb_run
         self.mode = mode if wandb_run is not None else "off"
         self.log_every_n_steps = log_every_n_steps
+        self.log_checkpoints = log_checkpoints
         self.id: str | None = wandb_run.id if wandb_run is not None else None
         self.run_dir: Path | None = Path(wandb_run.settings.sync_dir) if wandb_run is not None else None
 
     @property
     def active(self) -> bool:
         return self._run is not None
+
+    @property
+    def wants_checkpoint(self) -> bool:
+        """True when the trial should save a checkpoint for `log_record` to log."""
+        return self._run is not None and self.log_checkpoints
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> None:
         if self._run is None:
@@ -122,6 +160,37 @@ class Run:
 
         self._call("table log", log_it)
 
+    def log_artifact(self, name: str, kind: str, files: Sequence[Path], metadata: Mapping[str, Any] | None = None,
+                     aliases: Sequence[str] = ()) -> None:
+        """Log `files` (copied into W&B's staging area at once) as one artifact `name` of type `kind`."""
+        if self._run is None:
+            return
+
+        def log_it() -> None:
+            import wandb
+
+            art = wandb.Artifact(artifact_name(name), type=kind, metadata=dict(metadata or {}))
+            for f in files:
+                art.add_file(str(f), name=Path(f).name)
+            self._run.log_artifact(art, aliases=list(aliases) or None)
+
+        self._call("artifact log", log_it)
+
+    def log_record(self, record: Record, checkpoint: Path | None = None) -> None:
+        """The trial's record as a "record" artifact (and its checkpoint as a "model" artifact when given)."""
+        if self._run is None:
+            return
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="attnlab-record-") as tmp:
+            path = Path(tmp) / "record.json"
+            path.write_text(json.dumps(record.to_dict(), indent=2, sort_keys=True))
+            meta = {"task": record.task, "config_hash": record.config_hash, "study": record.study,
+                    "trial": record.trial}
+            self.log_artifact(f"record-{self.id}", "record", [path], meta)
+        if checkpoint is not None and Path(checkpoint).is_file():
+            self.log_artifact(f"model-{self.id}", "model", [Path(checkpoint)], meta)
+
     def finish(self, exit_code: int = 0) -> None:
         if self._run is not None:
             self._call("finish", self._run.finish, exit_code=exit_code)
@@ -129,7 +198,9 @@ class Run:
 
     def callbacks(self) -> list[Any]:
         """The Lightning callbacks that log a training run into this W&B run."""
-        return [__getattr__("WandbCallback")(self)] if self.active else []
+        from attnlab.train.logging_callback import RunLoggingCallback
+
+        return [RunLoggingCallback(self)] if self.active else []
 
     def __enter__(self) -> Run:
         return self
@@ -147,13 +218,35 @@ class WandbTracker:
 
     cfg: TrackingConfig
 
-    def start(self, *, name: str, group: str, job_type: str, tags: Sequence[str], config: Mapping[str, Any]) -> Run:
-        return start_run(self.cfg, name=name, group=group, job_type=job_type, tags=tags, config=config)
+    def start(self, *, name: str, group: str, job_type: str, tags: Sequence[str], config: Mapping[str, Any],
+              run_id: str | None = None, log_every_n_steps: int | None = None) -> Run:
+        return start_run(self.cfg, name=name, group=group, job_type=job_type, tags=tags, config=config,
+                         run_id=run_id, log_every_n_steps=log_every_n_steps)
+
+
+def provenance() -> dict[str, str]:
+    """What every run's config carries: the attnlab version and the checkout's commit."""
+    import attnlab
+    from attnlab.paths import git_commit
+
+    return {"attnlab_version": attnlab.__version__, "git_commit": git_commit()}
+
+
+@contextlib.contextmanager
+def _redacted_argv() -> Any:
+    """sys.argv with URL passwords masked while W&B reads it (the CLI masks it too; library callers may not)."""
+    saved = sys.argv
+    sys.argv = [redact(a) for a in saved]
+    try:
+        yield
+    finally:
+        sys.argv = saved
 
 
 def start_run(cfg: TrackingConfig, *, name: str, group: str, job_type: str, tags: Sequence[str],
-              config: Mapping[str, Any]) -> Run:
-    """Start a W&B run; any failure (or init timeout) gives a no-op `Run` and one warning."""
+              config: Mapping[str, Any], run_id: str | None = None, log_every_n_steps: int | None = None) -> Run:
+    """Start a W&B run; any failure (or init timeout) gives a no-op `Run` and one warning. With `run_id` the run
+    is resumed when it exists (`resume="allow"`), so a retried trial continues its own run."""
     mode = cfg.resolved_mode()
     if mode == "off":
         return Run(None)
@@ -179,18 +272,20 @@ def start_run(cfg: TrackingConfig, *, name: str, group: str, job_type: str, tags
             # looks the user up with a separate 10 s HTTP timeout. Run dirs are in the trial records.
             quiet=True,
         )
-        run = wandb.init(
-            mode="online" if mode == "online" else "offline",  # passed in code, so WANDB_MODE cannot override it
-            project=cfg.project, entity=cfg.entity, dir=str(root), name=name, group=group,
-            job_type=job_type, tags=[t[:MAX_TAG_CHARS] for t in tags], config=dict(config),
-            reinit="create_new",  # each Run owns its run; a sweep worker starts many in one process
-            settings=settings,
-        )
+        with _redacted_argv():  # W&B records sys.argv in the run's metadata
+            run = wandb.init(
+                mode="online" if mode == "online" else "offline",  # passed in code: WANDB_MODE cannot override it
+                project=cfg.project, entity=cfg.entity, dir=str(root), name=name, group=group,
+                job_type=job_type, tags=categorical_tags(tags), config=redact_obj({**provenance(), **config}),
+                id=run_id, resume="allow" if run_id else None,
+                reinit="create_new",  # each Run owns its run; a sweep worker starts many in one process
+                settings=settings,
+            )
         if run is None or getattr(run, "disabled", False):
             raise RuntimeError("wandb.init returned a disabled run (login timed out?)")
         # A login prompt answered "offline" turns an online request into an offline run.
         return Run(run, mode="offline" if getattr(run, "offline", False) else mode,
-                   log_every_n_steps=cfg.log_every_n_steps)
+                   log_every_n_steps=log_every_n_steps or cfg.log_every_n_steps, log_checkpoints=cfg.log_checkpoints)
     except Exception as e:
         if mode == "online":
             _online_down_until[base_url] = time.monotonic() + ONLINE_RETRY_AFTER_S
@@ -203,111 +298,10 @@ def start_run(cfg: TrackingConfig, *, name: str, group: str, job_type: str, tags
         return Run(None)
 
 
-def _scalars(metrics: Mapping[str, Any], prefixes: tuple[str, ...]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for key, value in metrics.items():
-        if not key.startswith(prefixes):
-            continue
-        if hasattr(value, "numel"):  # a tensor: only single values are scalars
-            if value.numel() != 1:
-                continue
-            value = value.item()
-        if isinstance(value, (int, float)):
-            out[key] = float(value)
-    return out
-
-
-class _WandbCallbackHooks:
-    """Logs `trainer.callback_metrics` to a `Run`: "train/*" every `log_every_n_steps` optimizer
-    steps (and at the end of training), "val/*" and "attn/*" after each validation, all at
-    `step=trainer.global_step`. Mixed into `pytorch_lightning.Callback` as `WandbCallback`."""
-
-    def __init__(self, run: Run, log_every_n_steps: int | None = None,
-                 train_prefixes: tuple[str, ...] = ("train/",),
-                 eval_prefixes: tuple[str, ...] = ("val/", "attn/")) -> None:
-        super().__init__()
-        self.run = run
-        self.log_every_n_steps = log_every_n_steps or run.log_every_n_steps
-        self.train_prefixes = train_prefixes
-        self.eval_prefixes = eval_prefixes
-        self._last_train_step = -1
-
-    def _log(self, trainer: pl.Trainer, prefixes: tuple[str, ...]) -> None:
-        metrics = _scalars(trainer.callback_metrics, prefixes)
-        if metrics:
-            self.run.log(metrics, step=trainer.global_step)
-
-    def _log_train(self, trainer: pl.Trainer) -> None:
-        self._last_train_step = trainer.global_step
-        self._log(trainer, self.train_prefixes)
-
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any,
-                           batch: Any, batch_idx: int) -> None:
-        step = trainer.global_step  # optimizer steps so far; repeats under gradient accumulation
-        if (self.run.active and trainer.is_global_zero and step > 0 and step != self._last_train_step
-                and step % self.log_every_n_steps == 0):
-            self._log_train(trainer)
-
-    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        # Runs shorter than log_every_n_steps still get their final training metrics.
-        if self.run.active and trainer.is_global_zero and trainer.global_step != self._last_train_step:
-            self._log_train(trainer)
-
-    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.run.active and trainer.is_global_zero and not trainer.sanity_checking:
-            self._log(trainer, self.eval_prefixes)
-
-
-if TYPE_CHECKING:
-
-    class WandbCallback(_WandbCallbackHooks, pl.Callback):
-        pass
-
-
 def __getattr__(name: str) -> Any:
-    # PEP 562: build the Lightning callback class on first use, so importing this module stays cheap.
+    # `WandbCallback` is the generic run-logging callback of the training layer (kept under this name).
     if name == "WandbCallback":
-        import pytorch_lightning as pl
+        from attnlab.train.logging_callback import RunLoggingCallback
 
-        cls = type("WandbCallback", (_WandbCallbackHooks, pl.Callback),
-                   {"__module__": __name__, "__doc__": _WandbCallbackHooks.__doc__})
-        globals()[name] = cls
-        return cls
+        return RunLoggingCallback
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _inspect(run_dir: Path, *flags: str, timeout_s: float) -> str:
-    # `python -m wandb` with this interpreter is the venv's own `wandb` executable, on any OS.
-    cmd = [sys.executable, "-m", "wandb", "leet", "inspect", *flags, str(run_dir)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{shlex.join(cmd)} exited {done.returncode}: {done.stderr.strip()[-500:]}")
-    return done.stdout
-
-
-def _history_rows(records_jsonl: str) -> list[dict[str, Any]]:
-    rows = []
-    for line in records_jsonl.splitlines():
-        if '"history"' in line:
-            record = json.loads(line)
-            if record.get("type") == "history":
-                rows.append(record["history"]["item"])
-    return rows
-
-
-def read_offline_run(run_dir: Path | str, *, history: bool = False, timeout_s: float = 60) -> dict[str, Any]:
-    """Read a local (offline or not yet synced) run back: "config", "summary", plus name, tags,
-    state, exit_code, ... as `wandb leet inspect --summary --json` reports them; with
-    `history=True` also "history", the logged rows (keys "_step" and the metric names)."""
-    run_dir = Path(run_dir)
-    data: dict[str, Any] = json.loads(_inspect(run_dir, "--summary", "--json", timeout_s=timeout_s))
-    data["config"] = {k: v for k, v in (data.get("config") or {}).items() if k != "_wandb"}
-    data["summary"] = data.get("summary") or {}
-    if history:
-        data["history"] = _history_rows(_inspect(run_dir, "--json", timeout_s=timeout_s))
-    return data
-
-
-def sync_command(run_dir: Path | str) -> str:
-    """The line that uploads an offline run to W&B later."""
-    return f"wandb sync {shlex.quote(str(run_dir))}"

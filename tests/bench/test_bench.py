@@ -44,7 +44,11 @@ def test_attention_bench_tiny(tmp_path: Path) -> None:
     assert {"model:dot ms/token", "model:linear ms/token", "attn:dot.step ms/token", "model dot/linear",
             "model:dot state MiB"} <= set(decode["rows"][0])
     names = {t["name"]: t for t in data["targets"]}
-    assert set(names) == {"dot_vs_sdpa", "linear_vs_dot", "linear_memory", "decode_flat", "decode_linear_vs_dot"}
+    assert set(names) == {"dot_vs_sdpa", "linear_vs_dot", "synthesizer_random_dot_vs_dot", "synthesizer_dense_dot_vs_dot",
+                          "synthesizer_random_vs_dot", "talking_heads_vs_dot", "linear_memory", "talking_heads_memory",
+                          "linear_memory_vs_dot", "no_time_skips", "fast_path_parity", "decode_flat",
+                          "decode_attention_vs_dot", "decode_model_vs_dot"}
+    assert names["fast_path_parity"]["status"] == "PASS"  # float64 parity does not depend on the machine
     assert all(t["status"] in TARGET_STATUS and t["goal"] for t in data["targets"])
     assert names["dot_vs_sdpa"]["status"] in ("PASS", "MISS")
     md = (tmp_path / "attention.md").read_text()
@@ -56,7 +60,7 @@ def test_attention_bench_tiny(tmp_path: Path) -> None:
 
 
 def test_train_bench_tiny(tmp_path: Path, data_root: Path) -> None:
-    code = main(["train", "--tiny", "--data-root", str(data_root), "--out", str(tmp_path)])
+    code = main(["train", "--tiny", "--no-compile", "--data-root", str(data_root), "--out", str(tmp_path)])
     assert code == 0
     data = json.loads((tmp_path / "train.json").read_text())
     assert set(data["machine"]) >= MACHINE_KEYS
@@ -70,8 +74,9 @@ def test_train_bench_tiny(tmp_path: Path, data_root: Path) -> None:
     assert overhead["status"] == "ok" and overhead["wandb_included"]
     assert [r["side"] for r in overhead["runs"]] == ["bare", "platform"]
     assert all(r["steps"] == 3 for r in overhead["runs"])
-    assert {t["name"] for t in data["targets"]} == {"train_vs_hf_bert", "mfu", "platform_overhead"}
-    assert all(t["status"] in ("PASS", "MISS") for t in data["targets"])
+    assert {t["name"] for t in data["targets"]} == {"train_vs_hf_bert", "mfu", "compile_speedup", "compile_loss_match",
+                                                    "platform_overhead"}
+    assert all(t["status"] in ("PASS", "MISS") for t in data["targets"] if not t["name"].startswith("compile"))
     md = (tmp_path / "train.md").read_text()
     assert "MFU formula" in md and "Platform overhead" in md and ("**PASS**" in md or "**MISS**" in md)
 
@@ -145,3 +150,64 @@ def test_cli_parser_and_recorded_command() -> None:
     cfg = attention_config(args)
     assert cfg.lengths == (8, 16, 8192) and cfg.d_model == 32  # explicit options beat --tiny defaults
     assert cfg.command.startswith("attnlab bench attention --lengths 8 16 8192 --batch 2")
+
+
+@pytest.mark.slow
+def test_train_bench_compile_tiny(tmp_path: Path) -> None:
+    """`train.compile` in the train benchmark: compiled and eager copies of one model, same loss curve."""
+    assert main(["train", "--tiny", "--no-overhead", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "train.json").read_text())
+    (size,) = data["sizes"]
+    assert "compiled/eager tokens_per_s" in size and size["compile_s"] > 0
+    assert len(size["loss_curve"]["eager"]) >= 3
+    names = {t["name"]: t for t in data["targets"]}
+    assert names["compile_loss_match"]["status"] == "PASS"  # the same maths, compiled
+    assert names["compile_speedup"]["status"] in ("PASS", "MISS")
+    assert "torch.compile vs eager" in (tmp_path / "train.md").read_text()
+
+
+def test_gpu_bench_runs_on_cpu_at_toy_size(tmp_path: Path) -> None:
+    """`attnlab bench gpu`'s CPU-safe parts: training MFU, the attention layers, decoding, the report."""
+    assert main(["gpu", "--tiny", "--device", "cpu", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "gpu.json").read_text())
+    assert data["tested_on_gpu"] is False and data["dtype"] == "float32"
+    assert data["training"]["tokens_per_s"] > 0 and data["training"]["mfu_vs_measured_matmul"] > 0
+    assert [r["status"] for r in data["attention"]] == ["ok", "ok"]
+    assert {"dot ms", "linear ms", "explicit_softmax ms"} <= set(data["attention"][0])
+    assert data["attention"][0]["fla"] == "ok" or data["attention"][0]["fla"].startswith("not run")
+    assert data["decode"][0]["dot ms/token"] > 0 and data["decode"][0]["linear ms/token"] > 0
+    md = (tmp_path / "gpu.md").read_text()
+    assert "Not a GPU run" in md and "## Training" in md and "## Causal decoding" in md
+
+
+def test_bench_modules_have_no_import_cycles() -> None:
+    """attnlab.bench's modules import each other one way (top-level and function-level imports alike)."""
+    import ast
+
+    import attnlab.bench as bench
+
+    root = Path(bench.__file__).parent
+    graph: dict[str, set[str]] = {}
+    for path in root.glob("*.py"):
+        mod = path.stem
+        graph[mod] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("attnlab.bench"):
+                parts = node.module.split(".")
+                names = [parts[2]] if len(parts) > 2 else [a.name for a in node.names]
+                graph[mod] |= {n for n in names if n != mod}
+    state: dict[str, int] = {}
+
+    def visit(mod: str, path: list[str]) -> None:
+        if state.get(mod) == 1:
+            raise AssertionError(f"import cycle: {' -> '.join([*path, mod])}")
+        if state.get(mod) == 2:
+            return
+        state[mod] = 1
+        for dep in sorted(graph.get(mod, ())):
+            visit(dep, [*path, mod])
+        state[mod] = 2
+
+    for mod in sorted(graph):
+        visit(mod, [])
+    assert graph["config"] == set()  # the lowest module

@@ -104,3 +104,18 @@ def test_killed_reproduction_resumes_only_missing_cells(data_root: Path, tmp_pat
     assert len(cells) == total, "no completed cell was rerun"
     assert cells_before <= set(cells)
     assert {t.number for t in complete} >= done_before
+
+
+def test_rows_that_differ_only_after_pretraining_share_one_pretraining() -> None:
+    """ALBERT tied and untied are the same model until fine-tuning: Su's experiment needs them to start from ONE
+    pretrained checkpoint (the cache key is the pretraining config's hash, which carries no row name)."""
+    from attnlab.config import config_hash
+    from attnlab.experiments.grid import pretrain_run_config
+
+    abl = load_ablation(REPO / "ablations/albert_untie.yaml")
+    for preset in ("smoke", "cpu"):
+        r = abl.resolve(preset)
+        rows = {row.name: row for row in r.rows}
+        key = {name: config_hash(pretrain_run_config(abl, r, row, "en")) for name, row in rows.items()}
+        assert key["albert"] == key["albert_untied"]
+        assert key["bert"] != key["albert"]  # unshared BERT pretrains its own (different architecture)

@@ -47,7 +47,8 @@ def test_build_report_writes_everything(
 ) -> None:
     paths = build_report(meta, records, tmp_path / "out", speed=SPEED)
     names = sorted(p.name for p in paths)
-    expected = ["cost.png", "leaderboard.csv", "leaderboard.md", "meta.json", "records.jsonl", "report.html"]
+    expected = ["claims.csv", "cost.png", "leaderboard.csv", "leaderboard.md", "meta.json", "records.jsonl",
+                "report.html"]
     assert names == sorted([*expected, "scores.png", "speed.png", "speed.json"])
     assert all(p.is_file() and p.stat().st_size > 0 for p in paths)
     for name in ("scores.png", "cost.png", "speed.png"):
@@ -120,3 +121,21 @@ def test_lm_only_grid_with_an_empty_row_still_builds(tmp_path: Path, meta: dict[
     assert "| 1 | synth | 110.00 (n=1) |" in text and "-10.00 (CI n/a, n=1)"  # seed 0 only: 110 − 120 in text
     assert "| — | never_ran | — |" in text
     assert (tmp_path / "scores.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_claims_csv_has_every_statistic_at_full_precision(
+    tmp_path: Path, meta: dict[str, Any], records: list[dict[str, Any]]
+) -> None:
+    import csv
+
+    build_report(meta, records, tmp_path / "out")
+    with (tmp_path / "out" / "claims.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    # claim 0 overall + its two tasks, claim 1 (about SST-2 only) overall
+    assert [(r["claim"], r["scope"]) for r in rows] == [("0", "overall"), ("0", "glue/sst2"), ("0", "clue/tnews"),
+                                                        ("1", "overall")]
+    sst2 = rows[3]  # per-seed differences 3, 2, 4: mean 3, sd 1, t interval 3 ∓ 4.302653 / √3
+    assert float(sst2["diff_mean"]) == pytest.approx(3.0) and float(sst2["t_sd"]) == pytest.approx(1.0)
+    assert float(sst2["t_lo"]) == pytest.approx(3 - 4.302653 / 3**0.5, abs=1e-6)
+    assert sst2["verdict"] == "agrees" and sst2["p_source"] == "t" and sst2["boot_lo"] == ""
+    assert float(sst2["mde_t"]) == pytest.approx(5.653489 / 3**0.5, abs=1e-4)

@@ -102,8 +102,11 @@ def test_claims_get_numbers_and_verdicts(meta: dict[str, Any], records: list[dic
     assert sst2["diff"]["lo"] == pytest.approx(0.5158623, abs=1e-6)
     meta["claims"][1]["expect"] = "worse"
     assert claim_rows(meta, records)[1]["verdict"] == "disagrees"
-    meta["claims"][1]["expect"] = "similar"  # CI [0.52, 5.48] neither inside nor outside ±1
-    assert claim_rows(meta, records)[1]["verdict"] == "inconclusive"
+    meta["claims"][1]["expect"] = "similar"  # CI [0.52, 5.48] neither inside nor outside ±1 ...
+    # ... and per-seed diffs 3, 2, 4 (sd 1, se 1/√3) give MDE 5.6535 / √3 = 3.264 > the ±1 band: underpowered
+    similar = claim_rows(meta, records)[1]
+    assert similar["verdict"] == "underpowered"
+    assert similar["stats"]["mde_t"] == pytest.approx(5.653489 / 3**0.5, abs=1e-4)
     meta["claims"] = [{"row": "nope", "vs": "base", "expect": "better", "text": "a row never run"}]
     assert claim_rows(meta, records)[0]["verdict"] == "no data"
 
@@ -190,9 +193,9 @@ def test_markdown_states_scores_conventions_and_provenance(
     text = format_markdown(meta, records)
     for expected in (
         "# Synthesizer vs dot-product attention",
-        "- Command: `attnlab reproduce synthesizer --preset smoke`",
+        "- Produced by: `attnlab reproduce synthesizer --preset smoke`",
         "- Regenerate: `attnlab report results/synthesizer/records.jsonl`",
-        "- Git commit: `abc1234`",
+        "- Report built at commit: `abc1234`",
         "nothing is hand-typed",
         "| 2 | base (baseline) | 82.00 ± 2.00 | 52.00 ± 2.65 | 82.00 ± 2.00 | 52.00 ± 2.65 | 67.00 ± 2.29 | 3 |",
         "| 1 | synth | 85.00 ± 2.65 | 53.00 ± 1.00 |",
@@ -200,7 +203,8 @@ def test_markdown_states_scores_conventions_and_provenance(
         "WNLI is excluded",
         "partial: 1 of the 8 GLUE-score tasks",
         "partial: 1 of the 6 CLUE 1.1 classification tasks",
-        "| +3.00 [+0.52, +5.48] | glue/sst2 score | agrees |",
+        "| glue/sst2 score | +3.00 [+0.52, +5.48] | n/a | t 3.26 | not stated | agrees | inconclusive (p_adj 0.0702) |",
+        "| synth vs base (better) | clue/tnews score | +1.00 [-5.57, +7.57] | n/a | t 8.64 | not stated |",
         "synth: 28.47 BLEU (WMT EnDe)",
     ):
         assert expected in text, expected

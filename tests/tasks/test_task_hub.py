@@ -100,3 +100,20 @@ def test_hub_tnews_codes_and_wsc_markers(monkeypatch: pytest.MonkeyPatch) -> Non
     )
     wsc = load_split("clue/cluewsc2020", "train", source="hub")
     assert wsc["text_a"] == ["[他]说<你>好"] and wsc["label"] == [1]  # hub "true" = our class 1
+
+
+def test_reading_comprehension_from_the_hub(monkeypatch: pytest.MonkeyPatch) -> None:
+    from attnlab.tasks.loading import load_examples
+
+    answers = datasets.Sequence({"text": datasets.Value("string"), "answer_start": datasets.Value("int32")})
+    calls = _fake_hub(monkeypatch, {"id": ["Q1"], "context": ["北京是首都。"], "question": ["首都？"],
+                                    "answers": [{"text": ["北京"], "answer_start": [3]}]},
+                      {"id": datasets.Value("string"), "context": datasets.Value("string"),
+                       "question": datasets.Value("string"), "answers": answers})
+    (cmrc,) = load_examples("clue/cmrc2018", "validation", source="hub")
+    assert calls == [("clue/clue", "cmrc2018", "validation")]
+    assert cmrc["spans"] == [[0, 2]] and cmrc["alignment"] == ["fixed"]  # answer_start 3 was wrong
+    with pytest.raises(DataError, match="labelled_test1.0.*not on the hub"):
+        load_examples("clue/c3", "labelled_test1.0", source="hub")
+    with pytest.raises(ValueError, match="load_examples"):
+        load_split("clue/c3", "validation", source="hub")

@@ -109,3 +109,30 @@ def test_pretrained_vocab_txt_and_tokenizer_json(tmp_path: Path) -> None:
 def test_rejects_empty_training_texts(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no training texts"):
         build_tokenizer("glue/rte", ["", ""], cache_dir=tmp_path)
+
+
+def test_trained_ids_are_canonical(tmp_path: Path) -> None:
+    """Specials first, then every other token in code-point order: the ids do not depend on the hash-map order
+    the trainer happened to use (huggingface/tokenizers#1794)."""
+    tok = tokenization.train_tokenizer(ENGLISH, 120, "wordpiece")
+    vocab = sorted(tok.get_vocab(with_added_tokens=False).items(), key=lambda kv: kv[1])
+    tokens = [t for t, _ in vocab]
+    assert [i for _, i in vocab] == list(range(len(vocab)))
+    assert tokens[:5] == list(SPECIAL_TOKENS) and tokens[5:] == sorted(tokens[5:])
+    assert tok.encode("the cat").tokens == ["[CLS]", "the", "cat", "[SEP]"]
+
+
+def test_concurrent_builds_train_once_and_share_the_vocabulary(tmp_path: Path) -> None:
+    """Two processes building the same tokenizer at once: one trains, the other waits and loads its file, so
+    every worker of a study uses one vocabulary (each training can differ: the trainer is not deterministic)."""
+    import subprocess
+    import sys
+
+    script = ("import sys; from attnlab.tasks.tokenizer import build_tokenizer, vocabulary_hash; "
+              f"texts = {ENGLISH!r}; "
+              "print(vocabulary_hash(build_tokenizer('glue/rte', texts, vocab_size=120, cache_dir=sys.argv[1])))")
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    hashes = {p.communicate(timeout=120)[0].strip() for p in procs}
+    assert len(hashes) == 1 and all(hashes)
+    assert len(list(tmp_path.rglob("tokenizer.json"))) == 1

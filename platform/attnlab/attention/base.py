@@ -111,6 +111,15 @@ class Attention(nn.Module):
         return self(x, mask)[:, -1:], {"x": x, "seg": seg}
 
     @classmethod
+    def flops_per_token(cls, dims: AttentionDims, seq_len: int, options: Any = None) -> float:
+        """Forward FLOPs per token of this layer at sequence length `seq_len`: 2 per multiply-add of the
+        layer's defining matmuls (projections and token mixing, the paper's form), every query reading all
+        `seq_len` keys (masks are not discounted: the kernels compute masked entries too). Softmax, feature
+        maps, biases and other elementwise work are not counted, nor input-independent terms (a random
+        Synthesizer's logits). Architecture-determined: the same number on every machine."""
+        raise NotImplementedError(f"attention {cls.name!r} does not declare flops_per_token")
+
+    @classmethod
     def check_config(cls, dims: AttentionDims, mask_kind: str) -> None:
         """Reject impossible combinations at config-validation time (raise ValueError with the reason)."""
         needed = {"causal": "causal", "prefix": "prefix"}.get(mask_kind)
@@ -151,6 +160,11 @@ class QKVProjections(nn.Module):
         k = split_heads(self.key(x), self.q_heads)  # (B, H, T, dk)
         v = split_heads(self.value(x), self.v_heads)  # (B, H, T, dv)
         return q, k, v
+
+
+def projection_flops(d_model: int, q_heads: int, key_size: int, v_heads: int, value_size: int) -> int:
+    """Per-token forward FLOPs of `QKVProjections`: query, key, value (D → heads·size) and output (→ D)."""
+    return 2 * d_model * (2 * q_heads * key_size + v_heads * value_size) + 2 * v_heads * value_size * d_model
 
 
 class ValueProjections(nn.Module):

@@ -12,7 +12,14 @@ from typing import ClassVar, NamedTuple
 import torch.nn.functional as F
 from torch import Tensor
 
-from attnlab.attention.base import HF_FAMILIES, Attention, AttentionDims, QKVProjections, merge_heads
+from attnlab.attention.base import (
+    HF_FAMILIES,
+    Attention,
+    AttentionDims,
+    QKVProjections,
+    merge_heads,
+    projection_flops,
+)
 from attnlab.attention.masks import AttentionMask
 from attnlab.attention.registry import register
 
@@ -39,6 +46,12 @@ class DotAttention(Attention):
     def __init__(self, dims: AttentionDims, options: object = None) -> None:
         super().__init__(dims, options)
         self.proj = QKVProjections(dims.d_model, dims.n_heads, dims.key_size, dims.n_heads, dims.value_size)
+
+    @classmethod
+    def flops_per_token(cls, dims: AttentionDims, seq_len: int, options: object = None) -> float:
+        """Projections + QKᵀ (T·dk per head) + weights·V (T·dv per head)."""
+        h, dk, dv = dims.n_heads, dims.key_size, dims.value_size
+        return float(projection_flops(dims.d_model, h, dk, h, dv) + 2 * seq_len * h * (dk + dv))
 
     def forward(self, x: Tensor, mask: AttentionMask) -> Tensor:
         q, k, v = self.proj.qkv(x)  # (B, H, T, dk), (B, H, T, dk), (B, H, T, dv)

@@ -39,9 +39,10 @@ def _reduce_to(grad: Tensor, shape: torch.Size) -> Tensor:
     return grad.sum(dim=dims, keepdim=True) if dims else grad
 
 
-def _bias_backward(g: Tensor, q: Tensor, k: Tensor, v: Tensor, bias: Tensor, out: Tensor, lse: Tensor,
-                   scale: float, need_bias: bool) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
-    """Blockwise backward over query rows: memory O(block·T), never the whole (B, H, T, T).
+def _bias_backward(g: Tensor, q: Tensor, k: Tensor, v: Tensor, bias: Tensor, alpha: float, out: Tensor, lse: Tensor,
+                   scale: float, need_bias: bool) -> tuple[Tensor, Tensor, Tensor, Tensor | None, Tensor]:
+    """Blockwise backward over query rows: memory O(block·T), never the whole (B, H, T, T). The
+    effective bias is alpha·bias; returns the gradients of q, k, v, bias and alpha.
 
     Two subtractions ride inside the matmuls as an extra column: [q·scale, −lse]·[k, 1]ᵀ = S − lse
     and [dO, −D]·[v, 1]ᵀ = dP − D, so a block costs 5 matmuls and 3 elementwise passes."""
@@ -58,46 +59,74 @@ def _bias_backward(g: Tensor, q: Tensor, k: Tensor, v: Tensor, bias: Tensor, out
     dk = torch.zeros(n, keys, k.shape[-1], dtype=k.dtype, device=k.device)  # (BH, T, dk)
     dv = torch.zeros(n, keys, v.shape[-1], dtype=v.dtype, device=v.device)  # (BH, T, dv)
     dq: list[Tensor] = []
-    dbias = torch.empty(bias.shape[:2] + (t, keys), dtype=bias.dtype, device=bias.device) if need_bias else None
+    dbias = torch.empty((*bias.shape[:2], t, keys), dtype=bias.dtype, device=bias.device) if need_bias else None
     batch_shared = need_bias and bias.shape[0] == 1 and b > 1
+    dalpha = torch.zeros((), dtype=torch.float64, device=bias.device)
+    # Two block buffers reused by every block: fresh (B·H, r, T) outputs per block cost page faults
+    # and cache misses that showed up as 3× slower matmuls.
+    buf_p, buf_ds = (q.new_empty(n * min(rows, t) * keys) for _ in range(2))
     for i in range(0, t, rows):
         j = min(t, i + rows)
-        p = torch.bmm(q_ext[:, i:j], k_ext).view(b, h, j - i, keys)  # (B, H, r, T): S − lse without the bias
-        p = p.add_(bias[:, :, i:j]).exp_().view(n, j - i, keys)  # softmax rows P
-        ds = torch.bmm(g_ext[:, i:j], v_ext).mul_(p)  # (BH, r, T): (dP − D) ⊙ P
+        size = n * (j - i) * keys
+        p = torch.bmm(q_ext[:, i:j], k_ext, out=buf_p[:size].view(n, j - i, keys))  # S − lse, without the bias
+        p = p.view(b, h, j - i, keys).add_(bias[:, :, i:j], alpha=alpha).exp_().view(n, j - i, keys)  # P
+        ds = torch.bmm(g_ext[:, i:j], v_ext, out=buf_ds[:size].view(n, j - i, keys)).mul_(p)  # (dP − D) ⊙ P
         dv.baddbmm_(p.transpose(1, 2), g3[:, i:j])
         dk.baddbmm_(ds.transpose(1, 2), q3[:, i:j], alpha=scale)
         dq.append(torch.bmm(ds, k_scaled))
         if dbias is not None:  # written in place: no (B, H, T, T) gradient is ever assembled from parts
-            block = ds.view(b, h, j - i, keys)
+            block, part = ds.view(b, h, j - i, keys), dbias[:, :, i:j]
             if batch_shared:
-                torch.sum(block, dim=0, keepdim=True, out=dbias[:, :, i:j])
+                torch.sum(block, dim=0, keepdim=True, out=part)
             else:
-                dbias[:, :, i:j] = _reduce_to(block, dbias[:, :, i:j].shape)
+                part.copy_(_reduce_to(block, part.shape))
+            dalpha += (part * bias[:, :, i:j]).sum()  # ∂/∂alpha while the block is in cache (finite bias: `masked`)
+            part.mul_(alpha)
     dq_all = torch.cat(dq, dim=1).view(b, h, t, -1)
-    return dq_all, dk.view(b, h, keys, -1), dv.view(b, h, keys, -1), dbias
+    return dq_all, dk.view(b, h, keys, -1), dv.view(b, h, keys, -1), dbias, dalpha
 
 
 class _BiasedAttention(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, q: Tensor, k: Tensor, v: Tensor, bias: Tensor, scale: float) -> Tensor:
-        out, lse = _flash_forward(q, k, v, bias, scale)
+    def forward(ctx: Any, q: Tensor, k: Tensor, v: Tensor, bias: Tensor, scale: float,
+                alpha: Tensor | None) -> Tensor:
+        a = 1.0 if alpha is None else float(alpha)  # a host value: this path runs on CPU only
+        out, lse = _flash_forward(q, k, v, bias if alpha is None else bias * a, scale)
         ctx.save_for_backward(q, k, v, bias, out, lse)
-        ctx.scale = scale
+        ctx.scale, ctx.alpha = scale, a
         return out
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
         q, k, v, bias, out, lse = ctx.saved_tensors
-        dq, dk, dv, dbias = _bias_backward(g.contiguous(), q, k, v, bias, out, lse, ctx.scale,
-                                           ctx.needs_input_grad[3])
-        return dq, dk, dv, dbias, None
+        need_bias = ctx.needs_input_grad[3] or ctx.needs_input_grad[5]
+        dq, dk, dv, dbias, dalpha = _bias_backward(g.contiguous(), q, k, v, bias, ctx.alpha, out, lse, ctx.scale,
+                                                   need_bias)
+        return dq, dk, dv, dbias, None, dalpha.to(bias.dtype) if ctx.needs_input_grad[5] else None
 
 
-def attend_with_bias(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, scale: float) -> Tensor:
-    """softmax(q kᵀ·scale + bias) v.  q, k (B, H, T, dk), v (B, H, T, dv), bias broadcastable to
-    (B, H, T, T) with −inf at disallowed keys (every row needs one allowed key) → (B, H, T, dv)."""
+def masked(bias: Tensor, allowed: Tensor | None) -> Tensor:
+    """The bias with disallowed keys at a large finite negative instead of −inf: exp() still gives an
+    exact 0 there, and alpha's gradient Σ ∂S ⊙ bias stays finite (0 · −inf would be nan)."""
+    if allowed is None:
+        return bias
+    return bias.masked_fill(~allowed, torch.finfo(bias.dtype).min / 4)
+
+
+def attend_with_bias(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, scale: float, alpha: Tensor | None = None) -> Tensor:
+    """softmax(q kᵀ·scale + alpha·bias) v → (B, H, T, dv).
+
+    q, k (B, H, T, dk), v (B, H, T, dv); bias broadcastable to (B, H, T, T) with disallowed keys at
+    −inf, or at `masked`'s finite stand-in when alpha is given (every row needs one allowed key);
+    alpha a positive scalar tensor (a mixture weight) or None for 1. Passing alpha separately saves
+    autograd the full T×T passes of alpha·bias: its gradient is summed block by block in the backward."""
     if q.device.type != "cpu" or torch.is_autocast_enabled():
+        bias = bias if alpha is None else alpha * bias
         return F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype), scale=scale)
     bias = bias.expand(bias.shape[0], bias.shape[1], q.shape[2], k.shape[2])
-    return _BiasedAttention.apply(q, k, v, bias, scale)  # type: ignore[no-any-return]
+    dk, dv = q.shape[-1], v.shape[-1]
+    if dk != dv:  # the CPU flash kernel wants one head size: zero columns change neither logits nor outputs
+        width = max(dk, dv)
+        q, k, v = (F.pad(a, (0, width - a.shape[-1])) for a in (q, k, v))
+        return _BiasedAttention.apply(q, k, v, bias, scale, alpha)[..., :dv]  # type: ignore[no-any-return]
+    return _BiasedAttention.apply(q, k, v, bias, scale, alpha)  # type: ignore[no-any-return]

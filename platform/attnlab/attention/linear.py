@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from attnlab.attention.base import Attention, AttentionDims, QKVProjections, merge_heads
+from attnlab.attention.base import Attention, AttentionDims, QKVProjections, merge_heads, projection_flops
 from attnlab.attention.linear_kernels import (
     FEATURE_MAPS,
     feature_map,
@@ -34,6 +34,7 @@ from attnlab.attention.linear_kernels import (
 )
 from attnlab.attention.masks import AttentionMask
 from attnlab.attention.registry import register
+
 
 @dataclass(frozen=True)
 class LinearOptions:
@@ -115,6 +116,13 @@ class LinearAttention(Attention):
         self.proj = QKVProjections(dims.d_model, dims.n_heads, dims.key_size, dims.n_heads, dims.value_size)
         self.nan_guard_events: Tensor
         self.register_buffer("nan_guard_events", torch.zeros((), dtype=torch.long), persistent=False)
+
+    @classmethod
+    def flops_per_token(cls, dims: AttentionDims, seq_len: int, options: object = None) -> float:
+        """Projections + per head: the state Σ φk vᵀ (dk·dv), the numerator φqᵀS (dk·dv) and the normaliser
+        φq·z (dk) — independent of `seq_len` (Eq. 5; the recurrent form costs the same per token)."""
+        h, dk, dv = dims.n_heads, dims.key_size, dims.value_size
+        return float(projection_flops(dims.d_model, h, dk, h, dv) + h * (4 * dk * dv + 2 * dk))
 
     def _features(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         q, k, v = self.proj.qkv(x)  # (B, H, T, dk), (B, H, T, dk), (B, H, T, dv)

@@ -30,8 +30,11 @@ FEATURE_MAPS = ("elu", "relu", "softmax")
 
 def feature_map(x: Tensor, kind: str) -> Tensor:
     """φ: a positive feature map applied per head (positivity keeps the normaliser > 0).
-    elu(x) + 1 is computed as exp(min(x, 0)) + max(x, 0): the same function, without expm1 (slow on CPU)."""
+    elu(x) + 1 is computed as exp(min(x, 0)) + max(x, 0): the same function, without expm1 (slow on CPU).
+    In place on its own temporaries when autograd is off (inside the custom functions, decoding)."""
     if kind == "elu":
+        if torch.is_grad_enabled() and x.requires_grad:
+            return torch.exp(x.clamp(max=0)) + F.relu(x)
         return x.clamp(max=0).exp_().add_(F.relu(x))
     if kind == "relu":
         return F.relu(x)

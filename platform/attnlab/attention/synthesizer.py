@@ -9,6 +9,10 @@ Attention logits are *synthesized* instead of computed from query-key dot produc
 - mixtures:   Σ_c α_c B_c with learned α = softmax(w), e.g. random + dot ("R+V" in the paper).
 Logits are position-indexed, so the model needs `max_len`; padding keys are still masked.
 Output = softmax(B) G(X), G the value projection. The mixture weights are exposed for logging.
+
+Fast paths (`explicit` keeps the written-out form, for attention dropout and the parity tests):
+mixtures with dot run as one fused attention whose bias is the synthesized logits (fused.py), and
+input-independent logits (random, factorized random) get one softmax for the whole batch.
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ from attnlab.attention.base import (
     scaled_logits,
     split_heads,
 )
+from attnlab.attention.fused import attend_with_bias, masked
 from attnlab.attention.masks import AttentionMask
-from attnlab.attention.fused import attend_with_bias
 from attnlab.attention.registry import register
 
 
@@ -89,6 +93,24 @@ class Synthesizer(Attention):
         self.value = nn.Linear(d, h * dims.value_size)
         self.output = nn.Linear(h * dims.value_size, d)
 
+    @classmethod
+    def flops_per_token(cls, dims: AttentionDims, seq_len: int, options: object = None) -> float:
+        """Value/output projections, weights·V (T·dv per head), and per component: the dense MLP (D → hidden →
+        H·max_len logits), the two factorized MLPs, or dot's query/key projections and QKᵀ. Random and
+        factorized random logits are parameters, computed once per batch: not counted per token."""
+        o = options if isinstance(options, SynthesizerOptions) else SynthesizerOptions()
+        d, h, length = dims.d_model, dims.n_heads, dims.max_len
+        hidden, dk, dv = o.dense_hidden or d, dims.key_size, dims.value_size
+        total = 2 * d * h * dv + 2 * h * dv * d + 2 * seq_len * h * dv
+        for name in cls.components:
+            if name == "dense":
+                total += 2 * d * hidden + 2 * hidden * h * length
+            elif name == "factorized_dense":
+                total += 4 * d * hidden + 2 * hidden * h * (o.factor_a + -(-length // o.factor_a))
+            elif name == "dot":
+                total += 4 * d * h * dk + 2 * seq_len * h * dk
+        return float(total)
+
     def _logits(self, name: str, x: Tensor) -> Tensor:
         """One component's logits, (B or 1, H, T, T)."""
         b, t, _ = x.shape
@@ -147,18 +169,18 @@ class Synthesizer(Attention):
 
     def _fused(self, x: Tensor, v: Tensor, allowed: Tensor | None) -> Tensor:
         """Mixtures with `dot`: the synthesized logits are an additive bias of one fused attention
-        call, softmax(α_dot·QKᵀ/√dk + Σ_c α_c B_c) V (fused.py); α_dot scales the queries."""
+        call, softmax(α_dot·QKᵀ/√dk + Σ_c α_c B_c) V (fused.py); α_dot scales the queries, and a single
+        synthesized component enters unscaled with its α passed alongside (no T×T pass for α·B)."""
         h = self.n_heads
         q = split_heads(self.query(x), h)  # (B, H, T, dk)
         k = split_heads(self.key(x), h)  # (B, H, T, dk)
-        bias = self._mixed_logits(x, skip="dot")
-        if bias is None:
-            raise ValueError(f"{self.name}: a fused mixture needs at least one synthesized component")
-        if len(self.components) > 1:
-            q = q * torch.softmax(self.mix, dim=0)[self.components.index("dot")]
-        if allowed is not None:
-            bias = bias.masked_fill(~allowed, float("-inf"))
-        return attend_with_bias(q, k, v, bias, self.key_size ** -0.5)  # (B, H, T, dv)
+        others = [c for c in self.components if c != "dot"]
+        alpha = torch.softmax(self.mix, dim=0)
+        q = q * alpha[self.components.index("dot")]
+        bias: Tensor | None = self._logits(others[0], x) if len(others) == 1 else self._mixed_logits(x, skip="dot")
+        weight = alpha[self.components.index(others[0])] if len(others) == 1 else None
+        assert bias is not None
+        return attend_with_bias(q, k, v, masked(bias, allowed), self.key_size ** -0.5, weight)  # (B, H, T, dv)
 
     def explicit(self, x: Tensor, mask: AttentionMask) -> Tensor:
         """The reference form: the (B, H, T, T) weights written out (parity tests; attention dropout)."""

@@ -39,6 +39,7 @@ from attnlab.attention.base import (
     QKVProjections,
     masked_softmax,
     merge_heads,
+    projection_flops,
     scaled_logits,
 )
 from attnlab.attention.masks import AttentionMask
@@ -74,6 +75,17 @@ class TalkingHeadsAttention(Attention):
         self.post_mix = nn.Parameter(torch.empty(h, self.h_v))  # P_w
         nn.init.eye_(self.pre_mix)
         nn.init.eye_(self.post_mix)
+
+    @classmethod
+    def flops_per_token(cls, dims: AttentionDims, seq_len: int, options: object = None) -> float:
+        """The paper's form: projections (h_k query/key heads, h_v value heads), QKᵀ over h_k heads, the two
+        head mixings (h_k → h logits, h → h_v weights) and weights·V. The fused kernel spends more (see the
+        module docstring); this is the architecture's count."""
+        o = options if isinstance(options, TalkingHeadsOptions) else TalkingHeadsOptions()
+        h, dk, dv = dims.n_heads, dims.key_size, dims.value_size
+        hk, hv = o.h_k or h, o.h_v or h
+        mixing = seq_len * (hk * dk + hk * h + h * hv + hv * dv)
+        return float(projection_flops(dims.d_model, hk, dk, hv, dv) + 2 * mixing)
 
     def forward(self, x: Tensor, mask: AttentionMask) -> Tensor:
         if self.training and self.dims.dropout > 0:

@@ -98,9 +98,9 @@ def _memory(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         contrast, _ = memory_slope(rows, "explicit_softmax")
         out.append(target(f"{layer}_memory", goal, slope, slope <= MAX_SLOPE,
                           f"slope over T={ts[0]}..{ts[-1]}; explicit softmax {contrast:.2f} for contrast"))
-    mem = {(r["layer"], r["T"]): r.get("peak_mib") for r in rows}
+    mem: dict[tuple[str, int], float] = {(r["layer"], r["T"]): r["peak_mib"] for r in rows if r.get("peak_mib")}
     ratios = {t: mem[("linear", t)] / mem[("dot", t)] for (name, t) in mem
-              if name == "linear" and t >= COMPARE_T and mem[(name, t)] and mem.get(("dot", t))}
+              if name == "linear" and t >= COMPARE_T and ("dot", t) in mem}
     goal = f"linear peak memory ≤ dot's at every T ≥ {COMPARE_T}"
     if not ratios:
         out.append(target("linear_memory_vs_dot", goal, None, None, "not measured at any T ≥ 1024"))
@@ -140,7 +140,7 @@ def fast_path_parity(seed: int = 0) -> dict[str, float]:
         err = 0.0
         for mask in masks:
             x = torch.randn(2, 9, 16, dtype=torch.float64, requires_grad=True)
-            fast, slow = layer(x, mask), layer.explicit(x, mask)
+            fast, slow = layer(x, mask), layer.explicit(x, mask)  # type: ignore[operator]
             g = torch.randn_like(fast)
             wrt = [x, *layer.parameters()]
             grads = zip(torch.autograd.grad(fast, wrt, g), torch.autograd.grad(slow, wrt, g))
@@ -173,6 +173,7 @@ def _decode_targets(decode: dict[str, Any], cfg: AttentionBenchConfig, device: t
     growth = last[f"{flat_key} ms/token"] / first[f"{flat_key} ms/token"]
     flat = target("decode_flat", flat_goal, growth, growth <= FLAT_MAX_GROWTH, f"{flat_key}, L={first['L']}→{last['L']}")
     t, note = _at([r["L"] for r in rows], TARGET_T)
+    assert t is not None  # rows is not empty
     row = next(r for r in rows if r["L"] == t)
     attn = target("decode_attention_vs_dot", attn_goal, row["attn dot/linear"],
                   row["attn dot/linear"] >= DECODE_ATTN_SPEEDUP, f"one layer's step, L={t}{note}")

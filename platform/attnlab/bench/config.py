@@ -105,5 +105,6 @@ class GpuBenchConfig:
     peak_tflops: float = 0.0  # 0 → look the device up (`gpu.PEAK_TFLOPS`) or measure a matmul
     budget_s: float = 420.0  # stop starting new measurements after this (the whole run ≤ 8 min)
     device: str = "auto"
+    threads: int = 0  # torch intra-op threads on a CPU; 0 → torch's default
     seed: int = 0
     command: str = ""

@@ -35,6 +35,7 @@ from attnlab.attention.masks import AttentionMask
 from attnlab.bench.common import OtherLoad, median, paired_ratio, time_rounds
 from attnlab.bench.config import AttentionBenchConfig, LayerShape, Log
 from attnlab.bench.layers import build_layer
+
 DECODE_LAYERS = 2
 
 

@@ -23,7 +23,15 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from attnlab.bench.common import load_average, machine_info, median, pick_device, synchronize, time_rounds, write_json
+from attnlab.bench.common import (
+    load_average,
+    machine_info,
+    median,
+    pick_device,
+    synchronize,
+    time_rounds,
+    write_json,
+)
 from attnlab.bench.config import GpuBenchConfig, LayerShape, Log
 from attnlab.bench.layers import build_layer, make_step
 from attnlab.bench.report import provenance, table
@@ -181,9 +189,9 @@ def decoding(cfg: GpuBenchConfig, device: torch.device, log: Log, deadline: floa
                 model = _lm(kind, cfg, length + cfg.decode_steps, device).eval()
                 _, cache0 = model.prefill(ids[:, :length])
 
-                def run(model: Any = model, cache0: Any = cache0) -> None:
+                def run(model: Any = model, cache0: Any = cache0, ids: torch.Tensor = ids, start: int = length) -> None:
                     cache = cache0
-                    for i in range(length, length + cfg.decode_steps):
+                    for i in range(start, start + cfg.decode_steps):
                         _, cache = model.step(ids[:, i : i + 1], cache)
 
                 ts = time_rounds({kind: run}, 3, device, warmup=1)[kind]
@@ -198,6 +206,8 @@ def decoding(cfg: GpuBenchConfig, device: torch.device, log: Log, deadline: floa
 def run_gpu_bench(cfg: GpuBenchConfig, out_dir: Path | str, log: Log = print) -> dict[str, Any]:
     """Run the three parts, write gpu.{json,md} under `out_dir`, return the JSON data."""
     device = pick_device(cfg.device)
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
     dtype = torch.bfloat16 if cfg.dtype == "bf16" and device.type == "cuda" else torch.float32
     started, load_at_start = time.time(), load_average()
     deadline = time.monotonic() + cfg.budget_s

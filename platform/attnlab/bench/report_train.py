@@ -30,10 +30,26 @@ def train_markdown(data: dict[str, Any]) -> str:
                 r["attnlab"]["gflops_per_step"], f"{r['matmul_gflops']:.0f} / {r['matmul_gflops_best']:.0f}",
                 r.get("other_cpu_cores")]
                for r in sizes]), "",
+        *_compile_section(sizes),
         "## Platform overhead (one real trial vs a bare loop)", "", _overhead_section(data["overhead"]), "",
     ]
     out += profile_sections(data["targets"])
     return "\n".join(out)
+
+
+def _compile_section(sizes: list[dict[str, Any]]) -> list[str]:
+    timed = [r for r in sizes if "compiled/eager tokens_per_s" in r]
+    if not timed:
+        return []
+    return ["## train.compile: torch.compile vs eager (same weights, same batches)", "",
+            table(["d_model", "eager tokens/s", "compiled tokens/s", "compiled / eager", "compile + 1st step s",
+                   "loss max rel. diff", "steps compared"],
+                  [[r["d_model"], r["attnlab"]["tokens_per_s"], r["attnlab_compiled"]["tokens_per_s"],
+                    r["compiled/eager tokens_per_s"], r["compile_s"], r["loss_max_rel_diff"],
+                    min(len(r["loss_curve"]["eager"]), len(r["loss_curve"]["compiled"]))] for r in timed]),
+            "", "The compiled model is `attnlab.train.fit.compile_model` applied to a copy of the eager model "
+            "before its first step (what `train.compile: true` does in a run); both train in the same "
+            "interleaved rounds.", ""]
 
 
 def _overhead_section(overhead: dict[str, Any]) -> str:

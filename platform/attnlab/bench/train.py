@@ -18,6 +18,7 @@ over the full (bidirectional, unmasked) T×T.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -49,6 +50,7 @@ from attnlab.bench.overhead import overhead_target, run_overhead
 from attnlab.bench.report_train import write_train_report
 
 MFU_TARGET, MFU_MIN_D_MODEL = 0.40, 256
+COMPILE_SPEEDUP, LOSS_RTOL = 1.2, 1e-3
 
 
 def linear_weights(model: nn.Module) -> int:
@@ -77,15 +79,19 @@ def build_models(d_model: int, cfg: TrainBenchConfig, device: torch.device) -> d
     return {"attnlab": ours.to(device).train(), "hf_bert": hf.to(device).train()}
 
 
-def make_train_step(name: str, model: nn.Module, batch: dict[str, Tensor], lr: float) -> Callable[[], None]:
+def make_train_step(name: str, model: nn.Module, batch: dict[str, Tensor], lr: float,
+                    losses: list[Tensor] | None = None) -> Callable[[], None]:
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     args = (batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
-        logits = model(*args) if name == "attnlab" else model(*args).logits  # (B, 2)
-        F.cross_entropy(logits, batch["labels"]).backward()
+        logits = model(*args).logits if name == "hf_bert" else model(*args)  # (B, 2)
+        loss = F.cross_entropy(logits, batch["labels"])
+        loss.backward()
         opt.step()
+        if losses is not None:
+            losses.append(loss.detach())  # the loss curve, compared eager vs compiled (no sync here)
 
     return step
 
@@ -111,7 +117,20 @@ def bench_size(d_model: int, cfg: TrainBenchConfig, device: torch.device, log: L
              "token_type_ids": torch.zeros(b, t, dtype=torch.long, device=device),
              "labels": torch.randint(0, 2, (b,), device=device)}
     matmul, mm_flops = make_matmul(cfg.matmul_size, cfg.matmul_reps, device)
-    steps = {name: make_train_step(name, m, batch, cfg.lr) for name, m in models.items()}
+    compile_s = None
+    if cfg.compile:  # the same weights, compiled as `train.compile: true` compiles them
+        from attnlab.train.fit import compile_model
+
+        models["attnlab_compiled"] = copy.deepcopy(models["attnlab"])
+        compile_model(models["attnlab_compiled"])
+    losses: dict[str, list[Tensor]] = {name: [] for name in models}
+    steps = {name: make_train_step(name, m, batch, cfg.lr, losses[name]) for name, m in models.items()}
+    if cfg.compile:
+        started = time.perf_counter()
+        steps["attnlab_compiled"]()  # compiles (its extra step is left out of the loss comparison)
+        steps["attnlab"]()
+        compile_s = time.perf_counter() - started
+        log(f"[train] d_model={d_model:<4d} torch.compile + one step of each: {compile_s:.0f} s")
     other = OtherLoad()
     other.start()
     times = time_rounds({"matmul": matmul, **steps}, cfg.repeats, device, warmup=2)
@@ -134,6 +153,12 @@ def bench_size(d_model: int, cfg: TrainBenchConfig, device: torch.device, log: L
         log(f"[train] d_model={d_model:<4d} {name:<8} {tokens / step_s:10,.0f} tokens/s  step {1000 * step_s:8.1f} ms  "
             f"MFU {100 * row[name]['mfu']:5.1f}% of {row['matmul_gflops']:.0f} GFLOP/s matmul")
     row["attnlab/hf_bert tokens_per_s"] = paired_ratio(times["hf_bert"], times["attnlab"])
+    if cfg.compile:
+        eager, comp = (torch.stack(losses[n]).tolist() for n in ("attnlab", "attnlab_compiled"))
+        row["compiled/eager tokens_per_s"] = paired_ratio(times["attnlab"], times["attnlab_compiled"])
+        row["compile_s"] = compile_s
+        row["loss_curve"] = {"eager": eager, "compiled": comp}
+        row["loss_max_rel_diff"] = max(abs(a - b) / max(abs(a), 1e-12) for a, b in zip(eager, comp))
     return row
 
 
@@ -175,7 +200,26 @@ def throughput_targets(sizes: list[dict[str, Any]], cfg: TrainBenchConfig, devic
             tg["detail"] += "; profile of one step: " + "; ".join(
                 f"{n}: matmul ops {100 * matmul_share(ops):.0f}% of self time, top {format_ops(ops[:4])}"
                 for n, ops in tg["profile"].items())
-    return [speed, mfu_t]
+    return [speed, mfu_t, *compile_targets(sizes, threads)]
+
+
+def compile_targets(sizes: list[dict[str, Any]], threads: int) -> list[dict[str, Any]]:
+    speed_goal = f"train.compile (torch.compile) ≥ {COMPILE_SPEEDUP}× eager training tokens/s at d_model ≥ {MFU_MIN_D_MODEL}"
+    loss_goal = f"compiled loss curve = eager's (max relative difference ≤ {LOSS_RTOL:g})"
+    timed = [r for r in sizes if "compiled/eager tokens_per_s" in r]
+    if not timed:
+        return [target("compile_speedup", speed_goal, None, None, "not run (--no-compile)"),
+                target("compile_loss_match", loss_goal, None, None, "not run (--no-compile)")]
+    judged = min([r for r in timed if r["d_model"] >= MFU_MIN_D_MODEL] or timed, key=lambda r: r["d_model"])
+    ratio = judged["compiled/eager tokens_per_s"]
+    per = ", ".join(f"d_model {r['d_model']}: {r['compiled/eager tokens_per_s']:.3f}× (compile {r['compile_s']:.0f} s)"
+                    for r in timed)
+    worst = max(r["loss_max_rel_diff"] for r in timed)
+    steps = min(len(r["loss_curve"]["eager"]) for r in timed)
+    return [target("compile_speedup", speed_goal, ratio, ratio >= COMPILE_SPEEDUP,
+                   f"judged at d_model={judged['d_model']}; {per}" + contention_note(judged.get("other_cpu_cores"), threads)),
+            target("compile_loss_match", loss_goal, worst, worst <= LOSS_RTOL,
+                   f"same init, same batch, {steps} AdamW steps each")]
 
 
 def run_train_bench(cfg: TrainBenchConfig, out_dir: Path | str, log: Log = print) -> dict[str, Any]:

@@ -18,11 +18,15 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from attnlab.config import config_hash
+from attnlab.config import RunConfig, config_hash
 from attnlab.experiments.grid_config import AblationConfig, Resolved, Row, pretrain_corpus
+from attnlab.experiments.recovery import on_stale
+from attnlab.experiments.storage import DEFAULT_RETRY_S
 from attnlab.experiments.study import default_storage, make_pruner, open_storage
 from attnlab.experiments.trial import PlannedRun, Tracker, run_trial
 from attnlab.record import Record, records_from_trial_attrs
+
+SEED_MAX = 2**31 - 1
 
 
 def study_name(abl: AblationConfig, preset: str) -> str:
@@ -37,10 +41,12 @@ def n_cells(r: Resolved) -> int:
     return len(r.rows) * len(r.tasks) * len(r.seeds)
 
 
-def open_study(abl: AblationConfig, r: Resolved, storage_url: str | None = None) -> optuna.Study:
+def open_study(abl: AblationConfig, r: Resolved, storage_url: str | None = None,
+               retry_s: float = DEFAULT_RETRY_S) -> optuna.Study:
     name = study_name(abl, r.preset)
     url = storage_url or abl.storage or default_storage(name)
-    study = optuna.create_study(study_name=name, storage=open_storage(url), direction="maximize",
+    storage = open_storage(url, retry_s=retry_s, stale_callback=on_stale)
+    study = optuna.create_study(study_name=name, storage=storage, direction="maximize",
                                 sampler=optuna.samplers.GridSampler(grid_space(r), seed=0),
                                 pruner=make_pruner({"name": "none"}), load_if_exists=True)
     study.set_user_attr("ablation_file", str(abl.path))
@@ -60,14 +66,21 @@ def file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def ensure_pretrained(abl: AblationConfig, r: Resolved, row: Row, language: str, root: Path) -> Path:
-    """Pretrain `row` once (per corpus) and return the directory holding model.ckpt + tokenizer.json."""
+def pretrain_run_config(abl: AblationConfig, r: Resolved, row: Row, language: str) -> RunConfig:
+    """The pretraining stage of `row`. Its name carries no row name, so rows whose pretraining configs are equal
+    (e.g. ALBERT tied and ALBERT untied: they differ only after pretraining) hash equal and share one checkpoint."""
     from dataclasses import replace
 
+    assert r.pretrain is not None
+    return replace(abl.pretrain_config(r, row, pretrain_corpus(r, language)), name=f"{abl.name}-pretrain")
+
+
+def ensure_pretrained(abl: AblationConfig, r: Resolved, row: Row, language: str, root: Path) -> Path:
+    """Pretrain `row` once (per corpus; shared by rows with equal pretraining configs) and return the directory
+    holding model.ckpt + tokenizer.json."""
     from attnlab.train.runner import train_run
 
-    assert r.pretrain is not None
-    cfg = replace(abl.pretrain_config(r, row, pretrain_corpus(r, language)), name=f"{abl.name}-pretrain-{row.name}")
+    cfg = pretrain_run_config(abl, r, row, language)
     out = root / config_hash(cfg)
     ckpt = out / "model.ckpt"
     with file_lock(root / f"{config_hash(cfg)}.lock"):
@@ -80,8 +93,10 @@ def ensure_pretrained(abl: AblationConfig, r: Resolved, row: Row, language: str,
     return out
 
 
-def make_objective(abl: AblationConfig, r: Resolved, tracker: Tracker, name: str, out_dir: Path) -> Any:
-    """A grid cell (row, task, seed) → its run config (after the row's cached pretraining) → the one trial body."""
+def make_objective(abl: AblationConfig, r: Resolved, tracker: Tracker, name: str, out_dir: Path,
+                   any_seed: bool = False) -> Any:
+    """A grid cell (row, task, seed) → its run config (after the row's cached pretraining) → the one trial body.
+    `any_seed`: the seed is an integer parameter, not one of the grid's (`adaptive.py`'s added seeds)."""
     from dataclasses import replace
 
     from attnlab.tasks import get_task
@@ -91,7 +106,8 @@ def make_objective(abl: AblationConfig, r: Resolved, tracker: Tracker, name: str
     def objective(trial: optuna.Trial) -> float:
         row = rows[trial.suggest_categorical("row", [x.name for x in r.rows])]
         task = str(trial.suggest_categorical("task", list(r.tasks)))
-        seed = int(trial.suggest_categorical("seed", list(r.seeds)))  # type: ignore[arg-type]
+        seed = (int(trial.suggest_int("seed", 0, SEED_MAX)) if any_seed
+                else int(trial.suggest_categorical("seed", list(r.seeds))))  # type: ignore[arg-type]
         extra: dict[str, Any] = {}
         if r.pretrain is not None and row.pretrain:
             pre = ensure_pretrained(abl, r, row, get_task(task).language, out_dir / "pretrain")
@@ -99,8 +115,9 @@ def make_objective(abl: AblationConfig, r: Resolved, tracker: Tracker, name: str
         if row.untie:
             extra["model.untie"] = True
         cfg = replace(abl.run_config(r, row, task, seed, extra), name=f"{name}-{row.name}")
-        run = PlannedRun(cfg, label=f"{row.name}/{task}/s{seed}", tags=(f"row={row.name}", f"seed={seed}"),
-                         row=row.name, params={"row": row.name, "task": task, "seed": seed})
+        cell = f"{row.name}/{task}/s{seed}"  # also the W&B run's stable id: a redone cell resumes its run
+        run = PlannedRun(cfg, label=cell, tags=(f"row={row.name}", f"seed={seed}"),
+                         row=row.name, params={"row": row.name, "task": task, "seed": seed}, key=cell)
         (record,) = run_trial(trial, [run], study=name, tracker=tracker)
         return primary_value(record)
 
@@ -121,6 +138,31 @@ def completed_records(study: optuna.Study) -> list[Record]:
                 continue
             seen.setdefault((rec.row, rec.task, rec.seed), rec)
     return list(seen.values())
+
+
+def cell_key(params: dict[str, Any]) -> tuple[str, str, int] | None:
+    try:
+        return str(params["row"]), str(params["task"]), int(params["seed"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def enqueue_missing_cells(study: optuna.Study, r: Resolved) -> int:
+    """Queue every cell without a COMPLETE trial and with none queued or running: only COMPLETE counts as
+    done, so a cell that failed or was interrupted (or never started) runs again. Returns how many."""
+    trials = study.get_trials(deepcopy=False)
+    covered = {cell_key(t.params) for t in trials
+               if t.state in (TrialState.COMPLETE, TrialState.RUNNING)}
+    covered |= {cell_key(t.system_attrs.get("fixed_params") or t.params) for t in trials
+                if t.state == TrialState.WAITING}
+    added = 0
+    for row in r.rows:
+        for task in r.tasks:
+            for seed in r.seeds:
+                if (row.name, task, int(seed)) not in covered:
+                    study.enqueue_trial({"row": row.name, "task": task, "seed": int(seed)})
+                    added += 1
+    return added
 
 
 def cell_status(study: optuna.Study, r: Resolved) -> tuple[int, int, float | None]:

@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from attnlab.config import ConfigError, RunConfig, build_run_config, load_yaml
+from attnlab.experiments.storage import check_storage_url
+from attnlab.experiments.sweep_config import strict_section
 from attnlab.paths import check_name
 
 TOP_KEYS = ("name", "title", "paper", "description", "base", "set", "baseline", "rows", "tasks", "seeds", "pretrain",
@@ -40,6 +42,11 @@ TOP_KEYS = ("name", "title", "paper", "description", "base", "set", "baseline", 
 ROW_KEYS = ("set", "untie", "pretrain")
 PRESET_KEYS = ("set", "tasks", "seeds", "pretrain", "est_run_s", "speed_bench")
 EXPECT = ("better", "worse", "similar")
+PRETRAIN_KEYS = ("task", "objective", "set")
+# task / metric: what the claim is judged on (report/grid.py claim_metric); effect: the paper's effect size
+# in points of that metric (for the power statement: below the minimum detectable effect = underpowered)
+CLAIM_KEYS = ("row", "vs", "expect", "text", "task", "metric", "effect")
+WANDB_KEYS = ("project", "entity", "dir")
 DEFAULT_PRESET = "default"  # the file as written, for comparisons without presets
 
 
@@ -141,10 +148,21 @@ def _unknown(path: Path, key: str, valid: tuple[str, ...], where: str) -> Config
 
 def _row(path: Path, name: str, raw: Any) -> Row:
     raw = raw or {}
+    try:
+        check_name(name, "row name")
+    except ValueError as e:
+        raise ConfigError(f"{path}: rows.{name}: {e}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: rows.{name}: expected a mapping of overrides")
-    if any(k in ROW_KEYS for k in raw) and all(k in ROW_KEYS for k in raw):
-        return Row(name, dict(raw.get("set") or {}), bool(raw.get("untie", False)), bool(raw.get("pretrain", True)))
+    if any(k in ROW_KEYS for k in raw):  # long form: every key must be one of ROW_KEYS
+        strict_section(path, f"rows.{name}", raw, ROW_KEYS)
+        sets = raw.get("set") or {}
+        if not isinstance(sets, dict):
+            raise ConfigError(f"{path}: rows.{name}.set: expected a mapping of dotted keys to values")
+        for key in ("untie", "pretrain"):
+            if key in raw and not isinstance(raw[key], bool):
+                raise ConfigError(f"{path}: rows.{name}.{key}: must be true or false, got {raw[key]!r}")
+        return Row(name, dict(sets), bool(raw.get("untie", False)), bool(raw.get("pretrain", True)))
     return Row(name, dict(raw))
 
 
@@ -164,19 +182,42 @@ def load_ablation(path: str | Path, validate: bool = True) -> AblationConfig:
     raw.setdefault("baseline", names[0])  # a comparison without a stated baseline compares to its first row
     if raw["baseline"] not in names:
         raise ConfigError(f"{p}: baseline: {raw['baseline']!r} is not a row; rows: {', '.join(names)}")
-    presets = {str(k): dict(v or {}) for k, v in (raw.get("presets") or {}).items()}
+    raw_presets = raw.get("presets") or {}
+    if not isinstance(raw_presets, dict):
+        raise ConfigError(f"{p}: presets: expected a mapping of preset name → settings, e.g. {{smoke: {{...}}}}")
+    presets = {str(k): strict_section(p, f"presets.{k}", v, PRESET_KEYS) for k, v in raw_presets.items()}
     for pname, pvalues in presets.items():
         for key in pvalues:
             if key not in PRESET_KEYS:
                 raise _unknown(p, str(key), PRESET_KEYS, f"presets.{pname}.")
-    claims = tuple(dict(c) for c in raw.get("claims") or [])
+    claims = tuple(strict_section(p, f"claims[{i}]", c, CLAIM_KEYS) for i, c in enumerate(raw.get("claims") or []))
     for i, c in enumerate(claims):
         for key in ("row", "vs"):
             if c.get(key) not in names:
                 raise ConfigError(f"{p}: claims[{i}].{key}: {c.get(key)!r} is not a row; rows: {', '.join(names)}")
         if c.get("expect") not in EXPECT:
             raise ConfigError(f"{p}: claims[{i}].expect: must be one of {EXPECT}")
+        if "effect" in c and (isinstance(c["effect"], bool) or not isinstance(c["effect"], (int, float))):
+            raise ConfigError(f"{p}: claims[{i}].effect: expected a number (points of the claim's metric), "
+                              f"got {c['effect']!r}")
     tasks = raw.get("tasks") or [raw.get("task", "glue/sst2")]
+    tasks = [tasks] if isinstance(tasks, str) else tasks
+    if not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks):
+        raise ConfigError(f"{p}: tasks: expected a list of task names (e.g. [glue/sst2]), got {raw.get('tasks')!r}")
+    seeds = raw.get("seeds") or [0]
+    if not isinstance(seeds, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in seeds):
+        raise ConfigError(f"{p}: seeds: expected a list of integers, got {raw.get('seeds')!r}")
+    if raw.get("pretrain") is not None:
+        strict_section(p, "pretrain", raw["pretrain"], PRETRAIN_KEYS)
+    for pname, pvalues in presets.items():
+        for key in ("tasks", "seeds"):
+            if key in pvalues and not isinstance(pvalues[key], list):
+                raise ConfigError(f"{p}: presets.{pname}.{key}: expected a list, got {pvalues[key]!r}")
+        if isinstance(pvalues.get("pretrain"), dict):
+            strict_section(p, f"presets.{pname}.pretrain", pvalues["pretrain"], PRETRAIN_KEYS)
+    if raw.get("storage") is not None:
+        check_storage_url(raw["storage"], f"{p}: storage")
+    wandb = strict_section(p, "wandb", raw.get("wandb"), WANDB_KEYS)
     try:
         check_name(str(raw.get("name") or p.stem), "name")
     except ValueError as e:
@@ -184,11 +225,11 @@ def load_ablation(path: str | Path, validate: bool = True) -> AblationConfig:
     abl = AblationConfig(
         name=str(raw.get("name") or p.stem), path=p, title=str(raw.get("title", p.stem)), paper=str(raw.get("paper", "")),
         base=load_yaml((p.parent / str(raw["base"])).resolve()), common=dict(raw.get("set") or {}),
-        baseline=str(raw["baseline"]), rows=rows, tasks=tuple(tasks), seeds=tuple(raw.get("seeds") or [0]),
+        baseline=str(raw["baseline"]), rows=rows, tasks=tuple(tasks), seeds=tuple(seeds),
         pretrain=raw.get("pretrain"), claims=claims, paper_numbers={str(k): str(v) for k, v in
                                                                       (raw.get("paper_numbers") or {}).items()},
         presets=presets, notes=tuple(raw.get("notes") or []), speed_bench=raw.get("speed_bench"),
-        storage=raw.get("storage"), wandb=dict(raw.get("wandb") or {}))
+        storage=raw.get("storage"), wandb=wandb)
     if validate:
         for preset in presets or [DEFAULT_PRESET]:
             r = abl.resolve(preset)

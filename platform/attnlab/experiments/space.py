@@ -12,6 +12,7 @@ space:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,20 @@ class Param:
         if self.type == "categorical":
             return self.choices[0]
         return int(self.low) if self.type == "int" else float(self.low)
+
+    def candidates(self, limit: int = 64) -> list[Any]:
+        """Values to validate against the run config: every choice, every int of a range up to `limit` values
+        (else both ends and `limit` evenly spaced ones), both ends of a float range."""
+        if self.type == "categorical":
+            return list(self.choices)
+        if self.type == "float":
+            return [float(self.low), float(self.high)]
+        step = int(self.step or 1)
+        values = list(range(int(self.low), int(self.high) + 1, step))
+        if len(values) > limit:
+            stride = len(values) / limit
+            values = sorted({values[int(i * stride)] for i in range(limit)} | {values[-1]})
+        return values
 
     def active(self, values: dict[str, Any]) -> bool:
         return all(values.get(path) in allowed for path, allowed in self.when.items())
@@ -75,13 +90,30 @@ def parse_param(path: str, raw: Any, where: str) -> Param:
         raise ConfigError(f"{key}: a {kind} parameter needs 'low' and 'high' (missing {e})") from None
     except (TypeError, ValueError):
         raise ConfigError(f"{key}: 'low' and 'high' must be numbers") from None
-    if not low < high:
-        raise ConfigError(f"{key}: low ({low}) must be < high ({high})")
-    log = bool(raw.get("log", False))
+    if not (math.isfinite(low) and math.isfinite(high)) or not low <= high:
+        raise ConfigError(f"{key}: low ({low}) must be <= high ({high}), both finite")
+    if kind == "int" and (low != int(low) or high != int(high)):
+        raise ConfigError(f"{key}: an int parameter needs integer low and high, got low={low}, high={high}")
+    log = raw.get("log", False)
+    if not isinstance(log, bool):
+        raise ConfigError(f"{key}.log: must be true or false, got {log!r}")
     if log and low <= 0:
         raise ConfigError(f"{key}: a log-scale parameter needs low > 0")
     step = raw.get("step")
-    return Param(path, kind, low=low, high=high, step=float(step) if step is not None else None, log=log, when=when)
+    if step is not None:
+        try:
+            step = float(step)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}.step: must be a number, got {step!r}") from None
+        if not step > 0 or (kind == "int" and step != int(step)):
+            raise ConfigError(f"{key}.step: must be a positive {'integer' if kind == 'int' else 'number'}, got {step}")
+        if log:
+            raise ConfigError(f"{key}: step and log cannot be combined (Optuna samples either on a grid or on a log scale)")
+        n = (high - low) / step
+        if abs(n - round(n)) > 1e-9 * max(1.0, abs(n)):
+            raise ConfigError(f"{key}.step: {step:g} does not divide high - low = {high - low:g}; the range would "
+                              f"end at {low + int(n) * step:g}, not {high:g}")
+    return Param(path, kind, low=low, high=high, step=step, log=log, when=when)
 
 
 def parse_space(raw: Any, where: str = "space") -> list[Param]:

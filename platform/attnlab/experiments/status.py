@@ -7,6 +7,8 @@ from collections import Counter
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from attnlab.experiments import recovery
+
 
 def _fmt_params(t: FrozenTrial) -> str:
     return ", ".join(f"{k.rsplit('.', 1)[-1]}={v:.3g}" if isinstance(v, float) else f"{k.rsplit('.', 1)[-1]}={v}"
@@ -24,7 +26,9 @@ def format_status(study: optuna.Study, top: int = 5) -> str:
     lines = [f"study {study.study_name}: {len(trials)} trials — "
              + ", ".join(f"{s.name}={counts.get(s.name, 0)}" for s in TrialState)]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    failed = [t for t in trials if t.state == TrialState.FAIL and "fail_reason" in t.user_attrs]
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    retries = {int(t.user_attrs[recovery.RETRY_OF]): t for t in trials if recovery.RETRY_OF in t.user_attrs}
+    stale = recovery.stale_trial_numbers(study)
     if not complete:
         lines.append("no complete trial yet")
     elif len(study.directions) == 1:
@@ -38,6 +42,22 @@ def format_status(study: optuna.Study, top: int = 5) -> str:
         for t in pareto_front(study):
             vals = "  ".join(f"{m}={v:.4g}" for m, v in zip(objectives, t.values))
             lines.append(f"  #{t.number:<4} {vals}  {_fmt_params(t)}")
-    for t in failed[:top]:
-        lines.append(f"  failed #{t.number}: {t.user_attrs['fail_reason'][:160]}")
+    for t in trials:
+        if t.state == TrialState.RUNNING:
+            what = f"{recovery.STALE_REASON}: no heartbeat; the next worker re-queues it" if t.number in stale \
+                else "running"
+            lines.append(f"  #{t.number:<4} {what}  {_fmt_params(t)}")
+    waiting = [t for t in trials if t.state == TrialState.WAITING]
+    for t in waiting[:top]:
+        origin = t.user_attrs.get(recovery.RETRY_OF)
+        why = f" (redoes #{origin}: {t.user_attrs.get(recovery.RETRY_REASON)})" if origin is not None else ""
+        params = t.params or t.system_attrs.get("fixed_params") or {}
+        lines.append(f"  #{t.number:<4} queued{why}  " + ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in params.items()))
+    if len(waiting) > top:
+        lines.append(f"  … and {len(waiting) - top} more queued")
+    reasons = {n: r.user_attrs.get(recovery.RETRY_REASON) for n, r in retries.items()}
+    for t in failed[-top:]:
+        why = recovery.describe(t, reasons) or "failed (no reason recorded)"
+        redo = f"; redone as #{retries[t.number].number}" if t.number in retries else ""
+        lines.append(f"  failed #{t.number}: {why[:160]}{redo}")
     return "\n".join(lines)

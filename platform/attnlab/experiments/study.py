@@ -1,27 +1,36 @@
 """Create/resume a study from a sweep file, run trials in this process, or fan out K workers.
 
 The storage is the experiment database: every trial's full record lives in its user attributes.
-Crash safety: trials heartbeat into the storage; a trial whose worker died (SIGKILL, power loss)
-goes stale, is marked FAIL and re-queued with the same parameters (RetryFailedTrialCallback).
-`n_trials` counts *finished* trials (complete, pruned, or failed for a recorded reason), so
-rerunning the same command continues to the requested count.
+Crash safety (recovery.py): trials heartbeat into the storage; a trial whose worker died (SIGKILL, power
+loss) goes stale, is marked FAIL with the reason stored and re-queued with the same parameters; Ctrl-C marks
+the running trial interrupted and re-queues it. `n_trials` counts trials with an *outcome* (complete, pruned,
+or failed for a recorded reason such as a NaN loss), and a worker that has nothing left to start waits for the
+trials still running elsewhere (re-queuing them if their worker died), so the command returns with `n_trials`
+outcomes and a killed trial redone. Storage outages are waited out (storage.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
-import warnings
 from typing import Any
 
 import optuna
-from optuna.storages import RDBStorage, RetryFailedTrialCallback
 from optuna.trial import TrialState
 
+from attnlab.errors import Interrupted, StorageError
+from attnlab.experiments import recovery
+from attnlab.experiments.sampling import make_sampler
+from attnlab.experiments.storage import DEFAULT_RETRY_S, normalize_url, open_storage
 from attnlab.experiments.sweep_config import SweepConfig
 from attnlab.paths import check_name, results_dir
+
+__all__ = ["default_storage", "finished_count", "load_or_create", "make_pruner", "make_sampler", "normalize_url",
+           "open_storage", "run_worker", "spawn_workers"]
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -34,41 +43,6 @@ def default_storage(name: str, create_dir: bool = True) -> str:
     return f"sqlite:///{folder / (check_name(name, 'study name') + '.db')}"
 
 
-def normalize_url(url: str) -> str:
-    """`postgresql://…` → the driver that is installed (SQLAlchemy 2.1 defaults to psycopg 3; the
-    `postgres` extra ships psycopg2-binary)."""
-    import importlib.util
-
-    if url.startswith(("postgresql://", "postgres://")) and importlib.util.find_spec("psycopg") is None:
-        if importlib.util.find_spec("psycopg2") is None:
-            raise RuntimeError("PostgreSQL storage needs a driver: pip install 'attnlab[postgres]' (psycopg2-binary)")
-        return "postgresql+psycopg2://" + url.split("://", 1)[1]
-    return url
-
-
-def open_storage(url: str, heartbeat_interval_s: int = 10, grace_s: int = 60) -> RDBStorage:
-    """RDB storage with heartbeats: a dead worker's trial goes stale and is re-queued (3 retries)."""
-    url = normalize_url(url)
-    engine = {"pool_pre_ping": True} if not url.startswith("sqlite") else None
-    if hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback"):  # optuna >= 4.9
-        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
-        return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=heartbeat_interval_s, grace_period=grace_s,
-                          heartbeat_stale_trial_callback=retry)
-    return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=heartbeat_interval_s, grace_period=grace_s,
-                      failed_trial_callback=RetryFailedTrialCallback(max_retry=3))
-
-
-def make_sampler(cfg: dict[str, Any], grid: dict[str, list[Any]] | None = None) -> optuna.samplers.BaseSampler:
-    seed = cfg.get("seed")
-    name = cfg.get("name", "tpe")
-    if name == "grid":
-        assert grid is not None
-        return optuna.samplers.GridSampler(grid, seed=seed)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
-
-
 def make_pruner(cfg: dict[str, Any]) -> optuna.pruners.BasePruner:
     name = cfg.get("name", "none")
     opts = {k: v for k, v in cfg.items() if k != "name"}
@@ -79,12 +53,14 @@ def make_pruner(cfg: dict[str, Any]) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
-def load_or_create(sweep: SweepConfig, storage_url: str | None = None) -> optuna.Study:
+def load_or_create(sweep: SweepConfig, storage_url: str | None = None,
+                   retry_s: float = DEFAULT_RETRY_S) -> optuna.Study:
     from attnlab.experiments.space import grid_values
 
     url = storage_url or sweep.storage or default_storage(sweep.name)
     grid = grid_values(list(sweep.params)) if sweep.sampler.get("name") == "grid" else None
-    storage = open_storage(url, sweep.heartbeat_interval_s, sweep.heartbeat_grace_s)
+    storage = open_storage(url, sweep.heartbeat_interval_s, sweep.heartbeat_grace_s, retry_s,
+                           stale_callback=recovery.on_stale)
     study = optuna.create_study(study_name=sweep.name, storage=storage, directions=sweep.directions,  # type: ignore[arg-type]
                                 sampler=make_sampler(sweep.sampler, grid), pruner=make_pruner(sweep.pruner),
                                 load_if_exists=True)
@@ -93,12 +69,24 @@ def load_or_create(sweep: SweepConfig, storage_url: str | None = None) -> optuna
     return study
 
 
+COMMANDS_ATTR = "commands"  # study user attr: the commands that produced its trials, in first-use order
+
+
+def note_command(study: optuna.Study, command: str) -> None:
+    """Remember the command that runs trials of `study` (a report rebuilt later shows it, not its own)."""
+    commands = [str(c) for c in study.user_attrs.get(COMMANDS_ATTR) or []]
+    if command not in commands:
+        study.set_user_attr(COMMANDS_ATTR, [*commands, command])
+
+
+def producing_commands(study: optuna.Study) -> list[str]:
+    return [str(c) for c in study.user_attrs.get(COMMANDS_ATTR) or []]
+
+
 def finished_count(study: optuna.Study) -> int:
     """Trials that reached an outcome: complete, pruned, or failed for a recorded reason (NaN, OOM).
-    Heartbeat failures (dead worker) are not outcomes: their retry will be."""
-    trials = study.get_trials(deepcopy=False)
-    done = sum(t.state in FINISHED for t in trials)
-    return done + sum(t.state == TrialState.FAIL and "fail_reason" in t.user_attrs for t in trials)
+    Dead workers' and interrupted trials are not outcomes: their retries will be."""
+    return sum(recovery.is_outcome(t) for t in study.get_trials(deepcopy=False))
 
 
 def trial_line(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> str:
@@ -116,39 +104,113 @@ def print_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
 
 
 def run_worker(study: optuna.Study, objective: Any, n_trials: int, catch: tuple[type[Exception], ...],
-               verbose: bool = True) -> int:
-    """Run trials here until the study has `n_trials` finished trials; returns how many this worker ran."""
+               verbose: bool = True, grid: bool = False) -> int:
+    """Run trials here until the study has `n_trials` outcomes (a grid: until no cell is queued or running);
+    returns how many this worker ran. Trials still running in other workers are waited for; a dead worker's
+    goes stale and is re-queued here. Ctrl-C / SIGTERM: the running trial is marked interrupted and re-queued,
+    then `Interrupted` propagates."""
     ran = 0
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    while finished_count(study) < n_trials:
-        if study.sampler.__class__.__name__ == "GridSampler" and _grid_exhausted(study):
-            break
-        study.optimize(objective, n_trials=1, catch=catch, gc_after_trial=True,
-                       callbacks=[print_trial] if verbose else None)
-        ran += 1
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
+    current: list[int | None] = [None]
+
+    def tracked(trial: optuna.Trial) -> Any:
+        current[0] = trial._trial_id
+        return objective(trial)
+
+    wait_s = float(getattr(study._storage, "heartbeat_interval", None) or 5)
+    waited = False
+    with recovery.interruptible():
+        try:
+            while True:
+                recovery.recover_stale(study)
+                trials = study.get_trials(deepcopy=False)
+                waiting = sum(t.state == TrialState.WAITING for t in trials)
+                running = sum(t.state == TrialState.RUNNING for t in trials)
+                if grid:
+                    start = waiting > 0
+                else:
+                    start = sum(recovery.is_outcome(t) for t in trials) + running < n_trials
+                if start:
+                    current[0] = None
+                    try:
+                        study.optimize(tracked, n_trials=1, catch=catch, gc_after_trial=True,
+                                       callbacks=[print_trial] if verbose else None)
+                    except Exception as e:  # optuna's own bookkeeping may mask a storage outage
+                        cause = _storage_cause(e)
+                        if cause is not None:
+                            raise cause from None
+                        raise
+                    ran += 1
+                elif running:  # another worker's trial: it finishes, or goes stale and is redone here
+                    if verbose and not waited:
+                        grace = getattr(study._storage, "grace_period", None)
+                        print(f"[{study.study_name}] waiting for {running} trial(s) running elsewhere (a dead "
+                              f"worker's is redone here after {grace} s without a heartbeat)", flush=True)
+                    waited = True
+                    time.sleep(min(wait_s, 5.0))
+                else:
+                    break
+        except Interrupted as e:
+            number = recovery.mark_interrupted(study, current[0], str(e))
+            if number is not None:
+                print(f"attnlab: trial {number} interrupted and re-queued; rerun the same command to continue",
+                      file=sys.stderr, flush=True)
+            raise
     return ran
 
 
-def _grid_exhausted(study: optuna.Study) -> bool:
-    sampler = study.sampler
-    return bool(getattr(sampler, "is_exhausted", lambda s: False)(study)) and not any(
-        t.state in (TrialState.WAITING,) for t in study.get_trials(deepcopy=False))
+def _storage_cause(e: BaseException) -> StorageError | None:
+    """The StorageError behind `e` (optuna's trial runner turns one raised in its `finally` into an
+    UnboundLocalError), if any."""
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, StorageError):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return None
 
 
-def spawn_workers(argv: list[str], workers: int) -> int:
+STORAGE_ENV = "ATTNLAB_WORKER_STORAGE"  # the storage URL reaches workers here, never in argv (`ps`, W&B metadata)
+EXIT_STORAGE = 75  # EX_TEMPFAIL: the storage stayed unreachable; rerun to resume
+EXIT_INTERRUPTED = 130
+
+
+def spawn_workers(argv: list[str], workers: int, storage: str | None = None, gpus_per_worker: int = 1) -> int:
     """Run `workers` copies of this command (each with --workers 1) and wait; a dead worker is
-    reported, never silently ignored, and the others carry on."""
-    env = dict(os.environ, ATTNLAB_WORKER="1")
-    procs = []
-    for i in range(workers):
-        procs.append(subprocess.Popen([sys.executable, "-m", "attnlab.cli", *argv, "--workers", "1"], env=env))
-        time.sleep(0.5 if i == 0 else 0.0)  # first worker creates the study and its tables
-    codes = [p.wait() for p in procs]
+    reported, never silently ignored, and the others carry on (and redo its trial). On a GPU machine
+    worker i sees only its own `gpus_per_worker` devices (`launch.worker_envs`; 0 = every worker sees all)."""
+    from attnlab.experiments.launch import worker_envs
+
+    # ATTNLAB_CONCURRENT_WORKERS: each record notes that its throughput was measured on cores shared by K workers
+    env = dict(os.environ, ATTNLAB_WORKER="1", ATTNLAB_CONCURRENT_WORKERS=str(workers))
+    if storage:
+        env[STORAGE_ENV] = storage
+    procs: list[subprocess.Popen[bytes]] = []
+    with recovery.interruptible():
+        try:
+            for i, worker_env in enumerate(worker_envs(env, workers, gpus_per_worker)):
+                procs.append(subprocess.Popen([sys.executable, "-m", "attnlab.cli", *argv, "--workers", "1"],
+                                              env=worker_env))
+                time.sleep(0.5 if i == 0 else 0.0)  # first worker creates the study and its tables
+            codes = [p.wait() for p in procs]
+        except Interrupted as e:
+            # A terminal's Ctrl-C reached the workers too (one process group): let them mark and re-queue their
+            # trials. A SIGTERM (or a signal sent to this process alone) is passed on.
+            for attempt in range(3):
+                if attempt or str(e) != "SIGINT":
+                    for p in procs:
+                        if p.poll() is None:
+                            p.send_signal(signal.SIGTERM if attempt < 2 else signal.SIGKILL)
+                for p in procs:
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        p.wait(timeout=30)
+            raise
     bad = [(i, c) for i, c in enumerate(codes) if c != 0]
+    if any(c == EXIT_STORAGE for _, c in bad):
+        return EXIT_STORAGE  # each worker named the storage; the caller says how to resume
     for i, c in bad:
-        print(f"attnlab sweep: worker {i} exited with code {c}; its finished trials are kept, its running "
-              "trial is retried by the heartbeat check. Rerun the same command to continue.", file=sys.stderr)
+        print(f"attnlab: worker {i} exited with code {c}; its finished trials are kept and its running trial "
+              "is redone by the other workers (or by the next run of the same command).", file=sys.stderr)
     return 1 if bad else 0

@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from attnlab.record import Record
+from attnlab.report.curves import plot_curves, plot_pretrain_curves
 from attnlab.report.data import compute
 from attnlab.report.export import export_inputs
 from attnlab.report.html import render_html
 from attnlab.report.leaderboard import write_csv
 from attnlab.report.markdown import render_markdown
 from attnlab.report.plots import plot_cost, plot_scores, plot_speed
+from attnlab.report.verdict_tables import write_claims_csv
 
 
 def build_report(
@@ -32,9 +34,13 @@ def build_report(
     plots = [plot_scores(data, out_dir / "scores.png"), plot_cost(data, out_dir / "cost.png")]
     if speed:
         plots.append(plot_speed(speed, out_dir / "speed.png"))
+    curves = [plot_curves(data.grid, out_dir / "curves.png", str(meta.get("title") or "")),
+              plot_pretrain_curves(out_dir, out_dir / "pretrain_curves.png")]
+    plots += [p for p in curves if p is not None]
     csv_path = write_csv(data.rows, data.grid.tasks, out_dir / "leaderboard.csv")
+    claims_csv = [write_claims_csv(data.claims, out_dir / "claims.csv")] if data.claims else []
     md_path = out_dir / "leaderboard.md"
     md_path.write_text(render_markdown(data, [p.name for p in plots]), encoding="utf-8")
     html_path = out_dir / "report.html"
     html_path.write_text(render_html(data, plots), encoding="utf-8")
-    return [csv_path, md_path, *plots, html_path, *export_inputs(meta, records, out_dir, speed)]
+    return [csv_path, *claims_csv, md_path, *plots, html_path, *export_inputs(meta, records, out_dir, speed)]

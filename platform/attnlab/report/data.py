@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from attnlab.report import provenance
 from attnlab.report.grid import Grid, Record
 from attnlab.report.leaderboard import grid_claims, grid_leaderboard
 
@@ -26,7 +27,7 @@ class ReportData:
     @property
     def notes(self) -> list[str]:
         """The ablation's own notes, then the data problems found in the records."""
-        return [*(str(n) for n in self.meta.get("notes") or []), *self.grid.issues]
+        return [*(str(n) for n in self.meta.get("notes") or []), *self.grid.issues, *provenance.notes(self.records)]
 
 
 def compute(

@@ -171,6 +171,9 @@ class Grid:
         rows = list(meta.get("rows") or [])
         tasks = [get_task(t).name for t in meta.get("tasks") or []]
         seeds = [int(s) for s in meta.get("seeds") or []]
+        # seeds added to undecided claims only (`--until-conclusive`): not every row has them, none is missing
+        added = [int(s) for s in meta.get("added_seeds") or [] if int(s) not in seeds]
+        seeds += added
         cells: dict[tuple[str, int], dict[str, Record]] = {}
         duplicates = 0
         for record in records:
@@ -187,7 +190,8 @@ class Grid:
             grid.issues.append(
                 f"{duplicates} duplicate record(s) for the same cell: the last one given counts."
             )
-        missing = [(r, t, s) for r in rows for t in tasks for s in seeds if t not in cells.get((r, s), {})]
+        missing = [(r, t, s) for r in rows for t in tasks for s in seeds
+                   if t not in cells.get((r, s), {}) and (s not in added or (r, s) in cells)]
         if missing:
             listed = ", ".join(f"{r} × {t} × seed {s}" for r, t, s in missing[:20])
             more = f" and {len(missing) - 20} more" if len(missing) > 20 else ""

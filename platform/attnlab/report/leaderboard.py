@@ -6,6 +6,7 @@ Everything is computed from the trial records; `tables.py` turns these rows into
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -21,9 +22,13 @@ from attnlab.report.grid import (
     primary_metric,
     task_metric,
 )
+from attnlab.report.provenance import shared_throughput
+from attnlab.report.sequential import claim_decisions
 from attnlab.report.stats import Expect, mean_std, rank, t_interval, verdict
+from attnlab.report.verdicts import claim_verdicts
 
-COST_KEYS = {"params": "params", "train_tokens_per_s": "train_tokens_per_s", "peak_mem_mib": "peak_mem_mib"}
+COST_KEYS = {"params": "params", "train_tokens_per_s": "train_tokens_per_s", "peak_mem_mib": "peak_mem_mib",
+             "flops_per_token": "flops_per_token"}
 
 
 def summary(values: Sequence[float]) -> dict[str, Any]:
@@ -84,6 +89,7 @@ def grid_leaderboard(grid: Grid, baseline: str | None) -> list[dict[str, Any]]:
         }
         row["overall"] = overall
         row.update({out: _cost_mean(records, key) for out, key in COST_KEYS.items()})
+        row["throughput_shared"] = shared_throughput(records)  # tokens/s measured with --workers > 1
         if row["params"] is not None:
             row["params"] = round(row["params"])  # a count; the mean over task heads is not fractional
         has_baseline = baseline in grid.rows and name != baseline
@@ -103,7 +109,8 @@ def leaderboard_rows(meta: Mapping[str, Any], records: Sequence[Record]) -> list
     benchmarks: {"glue"|"clue"|"clue_rc"|"clue_all": {mean, std, n, tasks}} for the benchmarks present
     (clue_rc and clue_all only when CMRC 2018 or C3 ran; see `grid.BENCHMARK_SCORES`),
     overall: {mean, std, n} of the primary metric (see `grid.primary_metric`),
-    params, train_tokens_per_s, peak_mem_mib (means over the row's trials),
+    params, train_tokens_per_s, peak_mem_mib, flops_per_token (means over the row's trials; None where no record
+    has one), throughput_shared (any of its tokens/s measured while several workers shared the cores),
     diff: {mean, lo, hi, n} of row − baseline on the primary metric, paired by seed (None for the baseline).
     """
     return grid_leaderboard(Grid.build(meta, records), meta.get("baseline"))
@@ -129,14 +136,28 @@ def grid_claims(grid: Grid, meta: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "paper_vs": paper.get(vs),
                 "diff": diff,
                 "verdict": verdict(diff["lo"], diff["hi"], expect, metric.higher_is_better, diff["n"]),
+                "effect": claim.get("effect"),
+                "_metric": metric,
+                "_vs": vs,
             }
         )
+    stats = claim_verdicts(grid, meta.get("claims") or [], [c.pop("_metric") for c in out],
+                           [c.pop("_vs") for c in out])
+    for claim, detail in zip(out, stats):
+        # the verdict shown: bootstrap (seeds × examples) where predictions exist, else the t interval;
+        # "underpowered" where the paper's effect is below the minimum detectable effect
+        claim.update(verdict=detail["overall"]["verdict"], holm_verdict=detail["overall"]["holm_verdict"],
+                     stats=detail["overall"], per_task=detail["tasks"])
+    if meta.get("sequential"):  # seeds were added until decided: the repeated-CI verdict is the one to read
+        for claim, decision in zip(out, claim_decisions(grid, meta)):
+            claim["sequential"] = dataclasses.asdict(decision)
     return out
 
 
 def claim_rows(meta: Mapping[str, Any], records: Sequence[Record]) -> list[dict[str, Any]]:
     """One dict per meta claim: text, row, vs, expect, metric (label), higher_is_better, paper_row,
-    paper_vs, diff {mean, lo, hi, n} (row − vs paired by seed) and verdict."""
+    paper_vs, diff {mean, lo, hi, n} (row − vs paired by seed), effect (the paper's, or None), verdict and
+    holm_verdict (see `verdicts.py`), stats (the overall comparison) and per_task (one per grid task)."""
     return grid_claims(Grid.build(meta, records), meta)
 
 
@@ -146,7 +167,8 @@ def csv_columns(tasks: Sequence[str], benchmarks: Sequence[str]) -> list[str]:
         columns += [f"{task} mean", f"{task} std", f"{task} n"]
     for bench in benchmarks:
         columns += [f"{bench} score mean", f"{bench} score std", f"{bench} score n"]
-    columns += ["overall mean", "overall std", "overall n", "params", "train_tokens_per_s", "peak_mem_mib"]
+    columns += ["overall mean", "overall std", "overall n", "params", "train_tokens_per_s", "peak_mem_mib",
+                "flops_per_token", "train_tokens_per_s_shared"]
     return [*columns, "diff mean", "diff ci95 lo", "diff ci95 hi", "diff n"]
 
 
@@ -162,7 +184,8 @@ def write_csv(rows: Sequence[Mapping[str, Any]], tasks: Sequence[str], path: Pat
                 line += [cell["mean"], cell["std"], cell["n"]]
             overall, diff = row["overall"], row["diff"] or {}
             line += [overall["mean"], overall["std"], overall["n"]]
-            line += [row["params"], row["train_tokens_per_s"], row["peak_mem_mib"]]
+            line += [row["params"], row["train_tokens_per_s"], row["peak_mem_mib"], row.get("flops_per_token"),
+                     int(row.get("throughput_shared", False))]
             line += [diff.get("mean"), diff.get("lo"), diff.get("hi"), diff.get("n")]
             writer.writerow(["" if v is None else v for v in line])
     return path

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from attnlab.report import provenance
 from attnlab.report.data import ReportData, compute
 from attnlab.report.grid import Record
 from attnlab.report.tables import (
     CODE_LABELS,
     NOTHING_HAND_TYPED,
-    VERDICT_RULE,
     Table,
     claims_table,
     footnotes,
@@ -18,6 +18,7 @@ from attnlab.report.tables import (
     leaderboard_table,
     speed_table,
 )
+from attnlab.report.verdict_tables import stats_rules, task_verdicts_table
 
 
 def _cell(text: str) -> str:
@@ -34,13 +35,15 @@ def markdown_table(table: Table) -> str:
 def render_markdown(data: ReportData, plots: Sequence[str] = ()) -> str:
     meta = data.meta
     out = [f"# {meta.get('title') or meta.get('name') or 'attnlab report'}", ""]
-    for label, value in header_lines(meta, len(data.records)):
+    for label, value in [*header_lines(meta, len(data.records)), *provenance.header_lines(data.records)]:
         out.append(f"- {label}: `{value}`" if label in CODE_LABELS else f"- {label}: {value}")
     out += ["", f"> {NOTHING_HAND_TYPED}", "", "## Leaderboard", ""]
     out += [markdown_table(leaderboard_table(data.grid, data.rows, data.baseline)), ""]
     out += [f"- {note}" for note in footnotes(data.grid, data.rows)]
     if data.claims:
-        out += ["", "## Paper vs here", "", markdown_table(claims_table(data.claims)), "", VERDICT_RULE]
+        out += ["", "## Paper vs here", "", markdown_table(claims_table(data.claims)), ""]
+        out += [f"- {rule}" for rule in stats_rules(data.claims)]
+        out += ["", "### Per-task verdicts", "", markdown_table(task_verdicts_table(data.claims))]
     if plots:
         out += ["", "## Plots", ""] + [f"![{name}]({name})" for name in plots]
     if data.speed:

@@ -9,10 +9,10 @@ import math
 from collections.abc import Sequence
 from typing import Literal
 
-from scipy.stats import t as student_t
+from scipy.stats import ttest_1samp
 
 Expect = Literal["better", "worse", "similar"]
-Verdict = Literal["agrees", "disagrees", "inconclusive", "no data"]
+Verdict = Literal["agrees", "disagrees", "inconclusive", "underpowered", "no data"]
 
 CONFIDENCE = 0.95
 # An "expect: similar" claim agrees when the whole 95% CI of row − vs lies within ±SIMILAR_BAND
@@ -33,12 +33,15 @@ def mean_std(values: Sequence[float]) -> tuple[float | None, float | None, int]:
 
 
 def t_interval(diffs: Sequence[float]) -> tuple[float | None, float | None, float | None, int]:
-    """(mean, lo, hi, n): mean ± t_{0.975, n−1} · sd / √n; lo and hi are None for n < 2."""
+    """(mean, lo, hi, n): mean ± t_{0.975, n−1} · sd / √n, scipy's one-sample t interval of the paired
+    differences (`scipy.stats.ttest_1samp(...).confidence_interval`); lo and hi are None for n < 2."""
     mean, sd, n = mean_std(diffs)
     if mean is None or sd is None:
         return mean, None, None, n
-    half = float(student_t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * sd / math.sqrt(n)
-    return mean, mean - half, mean + half, n
+    if sd == 0.0:  # every seed moved by the same amount: a zero-width interval (scipy may warn and give NaN)
+        return mean, mean, mean, n
+    ci = ttest_1samp(list(diffs), 0.0).confidence_interval(CONFIDENCE)
+    return mean, float(ci.low), float(ci.high), n
 
 
 def verdict(

@@ -13,7 +13,6 @@ import csv
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
-from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ import attnlab
 from attnlab.experiments.results import TrialRow, read_trials_jsonl, study_trials, write_trials_jsonl
 from attnlab.experiments.space import Param
 from attnlab.experiments.sweep_config import SweepConfig
-from attnlab.report.html import CSS, _text, data_uri, html_table
+from attnlab.report.html import render_page
 from attnlab.report.markdown import markdown_table
 from attnlab.report.sweep_data import SweepData, compute_sweep
 from attnlab.report.sweep_plots import sweep_plots
@@ -38,7 +37,6 @@ from attnlab.report.sweep_tables import (
     raw_table,
     space_md_table,
 )
-from attnlab.report.tables import Table
 
 TRIALS, META = "trials.jsonl", "meta.json"
 PLOT_NAMES = ("history.png", "importance.png", "pareto.png", "params.png")
@@ -127,25 +125,7 @@ def render_markdown(data: SweepData, blocks: Sequence[Block]) -> str:
 
 
 def render_html(data: SweepData, blocks: Sequence[Block]) -> str:
-    title = escape(_title(data.meta))
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-           f"<title>{title}</title><style>{CSS}</style></head><body>", f"<h1>{title}</h1>"]
-    for kind, value in blocks:
-        if kind == "kv":
-            out += ["<ul>", *(f"<li><b>{escape(k)}:</b> " + (f"<code>{escape(v)}</code>" if k in CODE_LABELS
-                                                            else _text(v)) + "</li>" for k, v in value), "</ul>"]
-        elif kind == "quote":
-            out.append(f"<blockquote>{_text(value)}</blockquote>")
-        elif kind == "h2":
-            out.append(f"<h2>{escape(value)}</h2>")
-        elif kind == "table":
-            table: Table = value
-            out.append(html_table(table))
-        elif kind == "notes":
-            out += [f'<p class="note">{_text(n)}</p>' for n in value]
-        elif kind == "plots":
-            out += [f'<img alt="{escape(p.stem)}" src="{data_uri(p)}">' for p in value]
-    return "\n".join([*out, "</body></html>"]) + "\n"
+    return render_page(_title(data.meta), blocks)
 
 
 def write_csv(data: SweepData, path: Path) -> Path:

@@ -185,10 +185,12 @@ def compute_sweep(meta: Mapping[str, Any], rows: Sequence[TrialRow], importance:
 
 
 def trial_cost(row: TrialRow) -> dict[str, float | None]:
-    """Over the trial's runs (one per task): mean params and tokens/s, total wall time, max peak memory."""
+    """Over the trial's runs (one per task): mean params, tokens/s and FLOPs/token, total wall time, max peak
+    memory."""
     recs = row.records
     if not recs:
-        return {"params": None, "train_tokens_per_s": None, "wall_time_s": None, "peak_mem_mib": None}
+        return {"params": None, "train_tokens_per_s": None, "wall_time_s": None, "peak_mem_mib": None,
+                "flops_per_token": None}
 
     def finite(xs: list[float]) -> list[float]:
         return [x for x in xs if not math.isnan(x)]
@@ -196,10 +198,12 @@ def trial_cost(row: TrialRow) -> dict[str, float | None]:
     speed = finite([r.cost.train_tokens_per_s for r in recs])
     wall = finite([r.cost.wall_time_s for r in recs])
     mem = finite([r.cost.peak_mem_mib for r in recs])
+    flops = [r.cost.flops_per_token for r in recs if r.cost.flops_per_token is not None]
     n_params = sum(r.cost.params for r in recs) / len(recs)
     return {"params": int(n_params) if n_params.is_integer() else n_params,
             "train_tokens_per_s": sum(speed) / len(speed) if speed else None,
-            "wall_time_s": sum(wall) if wall else None, "peak_mem_mib": max(mem) if mem else None}
+            "wall_time_s": sum(wall) if wall else None, "peak_mem_mib": max(mem) if mem else None,
+            "flops_per_token": sum(flops) / len(flops) if flops else None}
 
 
 def task_value(row: TrialRow, task: str, metric: str) -> float | None:

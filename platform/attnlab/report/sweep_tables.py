@@ -8,10 +8,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from attnlab.experiments.results import TrialRow
+from attnlab.report import provenance
 from attnlab.report.sweep_data import SweepData, task_value, trial_cost
 from attnlab.report.tables import Table, num, thousands
 
-COST_COLUMNS = ("params", "train_tokens_per_s", "wall_time_s", "peak_mem_mib")
+COST_COLUMNS = ("params", "train_tokens_per_s", "wall_time_s", "peak_mem_mib", "flops_per_token")
 NOTHING_HAND_TYPED = ("Every number in this report is computed by `attnlab.report` from the exported trials "
                       "(trials.jsonl, one line per Optuna trial with its records); nothing is hand-typed.")
 
@@ -86,7 +87,7 @@ def leaderboard_md_table(data: SweepData) -> Table:
     header = ["Rank", "Trial", *(["Pareto"] if data.multi else []), *(names[p] for p in data.params)]
     header += [objective_header(m, d) for m, d in zip(data.metrics, data.directions)]
     header += [f"{t} {m}" for t in data.tasks for m in data.task_metrics()]
-    header += ["Params", "Train tok/s", "Wall time (s)", "Peak mem (MiB)"]
+    header += ["Params", "Train tok/s", "FLOPs/token (fwd)", "Wall time (s)", "Peak mem (MiB)"]
     front = data.pareto_numbers
     body = []
     for rank, row in zip(data.ranks, data.ranked):
@@ -95,8 +96,12 @@ def leaderboard_md_table(data: SweepData) -> Table:
         line += [fmt_metric(m, v) for m, v in zip(data.metrics, row.values or [])]
         line += [fmt_metric(m, task_value(row, t, m)) for t in data.tasks for m in data.task_metrics()]
         cost = trial_cost(row)
-        line += [thousands(cost["params"]), thousands(cost["train_tokens_per_s"]), num(cost["wall_time_s"], 1),
-                 thousands(cost["peak_mem_mib"])]
+        plain = [r.to_dict() for r in row.records]
+        shared = f" {provenance.SHARED_MARK}" if provenance.shared_throughput(plain) else ""
+        odd = f" {provenance.DEVIATES_MARK}" if provenance.deviates(plain, data_records(data)) else ""
+        line[1] += odd
+        line += [thousands(cost["params"]), thousands(cost["train_tokens_per_s"]) + shared,
+                 thousands(cost["flops_per_token"]), num(cost["wall_time_s"], 1), thousands(cost["peak_mem_mib"])]
         body.append(line)
     return header, body
 
@@ -152,20 +157,27 @@ def header_lines(data: SweepData) -> list[tuple[str, str]]:
     return [
         ("Description", str(meta.get("description") or "—")),
         ("Sweep file", str(meta.get("sweep_file", "—"))),
-        ("Command", str(meta.get("command", "—"))),
+        ("Produced by", str(meta.get("command", "—"))),
+        *([("Report rebuilt by", str(meta["report_command"]))] if meta.get("report_command") else []),
         ("Objectives", objectives),
         ("Tasks", ", ".join(data.tasks) or "—"),
         ("Sampler", spec(meta.get("sampler"))),
         ("Pruner", spec(meta.get("pruner"))),
         ("Trials", f"{len(data.rows)} of {meta.get('n_trials', '?')} planned" + (f": {states}" if states else "")),
         ("attnlab version", str(meta.get("attnlab_version", "—"))),
-        ("Git commit", str(meta.get("git_commit", "—"))),
+        ("Report built at commit", str(meta.get("git_commit", "—"))),
         ("Date", str(meta.get("date", "—"))),
         ("Regenerate", str(meta.get("regenerate", "—"))),
+        *provenance.header_lines(data_records(data)),
     ]
 
 
-CODE_LABELS = frozenset({"Command", "Regenerate", "Git commit", "Sweep file"})
+def data_records(data: SweepData) -> list[dict[str, Any]]:
+    """Every record of every trial, as plain dicts (what `provenance` reads)."""
+    return [r.to_dict() for row in data.rows for r in row.records]
+
+
+CODE_LABELS = frozenset({"Produced by", "Report rebuilt by", "Regenerate", "Report built at commit", "Sweep file"})
 
 
 def leaderboard_notes(data: SweepData) -> list[str]:
@@ -178,8 +190,9 @@ def leaderboard_notes(data: SweepData) -> list[str]:
         notes.append("Each objective is the mean over the tasks; the per-task columns show each task's value.")
     if any(p not in r.params for r in data.ranked for p in data.params):
         notes.append("— in a parameter column: not sampled in that trial (a conditional parameter).")
-    notes.append("Params and training tokens/s: mean over the trial's runs (one per task); wall time: their sum; "
-                 "peak memory: their maximum (MiB; process RSS on CPU, allocated memory on GPU).")
+    notes.append("Params, training tokens/s and FLOPs/token: mean over the trial's runs (one per task); wall time: "
+                 "their sum; peak memory: their maximum.")
+    notes += [provenance.MEMORY_NOTE, *provenance.notes(data_records(data))]
     return notes
 
 

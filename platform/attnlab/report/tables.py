@@ -8,22 +8,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from attnlab.report import provenance
 from attnlab.report.grid import BENCHMARK_SCORES, Grid, overall_tasks, primary_metric
-from attnlab.report.stats import SIMILAR_BAND
+from attnlab.report.verdict_tables import REFERENCE_NOTE, reference_lines
+from attnlab.report.verdict_tables import claims_table as claims_table  # re-exported
 
 Table = tuple[list[str], list[list[str]]]  # (header, rows)
 
 NOTHING_HAND_TYPED = (
     "Every number in this report is computed by `attnlab.report` from the exported trial records "
     "(records.jsonl); nothing is hand-typed. The paper's figures are quoted from the ablation definition."
-)
-VERDICT_RULE = (
-    "Verdict rule: we compare the 95% CI of (row − vs), paired by seed, with the paper's direction. "
-    '"better"/"worse": agrees if the CI excludes 0 on the expected side, disagrees if it excludes 0 '
-    "on the other side, inconclusive if it contains 0 (for perplexity, better = lower). "
-    f'"similar": agrees if the whole CI lies within ±{SIMILAR_BAND:g} point(s), disagrees if it lies '
-    "entirely outside that band, inconclusive otherwise. With one paired seed there is no CI: inconclusive. "
-    "Our runs are far smaller than the papers': agreement is in direction only."
 )
 
 
@@ -87,6 +81,7 @@ def leaderboard_table(grid: Grid, rows: Sequence[Mapping[str, Any]], baseline: s
         "Seeds",
         "Params",
         "Train tok/s",
+        "FLOPs/token (fwd)",
         "Peak mem (MiB)",
         f"Δ vs {baseline} (95% CI)³",
     ]
@@ -94,12 +89,23 @@ def leaderboard_table(grid: Grid, rows: Sequence[Mapping[str, Any]], baseline: s
     for row in rows:
         name = f"{row['row']} (baseline)" if row["baseline"] else row["row"]
         line = ["—" if row["rank"] is None else str(row["rank"]), name]
-        line += [mean_pm_std(row["tasks"][t], planned) for t in grid.tasks]
+        every = [rec for by_task in grid.cells.values() for rec in by_task.values()]
+        line += [mean_pm_std(row["tasks"][t], planned) + _deviates(grid, row["row"], t, every) for t in grid.tasks]
         line += [mean_pm_std(row["benchmarks"][b], planned) for b in benchmarks]
         line += [mean_pm_std(row["overall"], planned), str(row["overall"]["n"])]
-        line += [count(row["params"]), thousands(row["train_tokens_per_s"]), thousands(row["peak_mem_mib"])]
+        shared = row.get("throughput_shared", False)
+        line += [count(row["params"]), thousands(row["train_tokens_per_s"]) + (f" {provenance.SHARED_MARK}" if shared
+                                                                              else ""),
+                 count(row.get("flops_per_token")), thousands(row["peak_mem_mib"])]
         body.append([*line, diff_ci(row["diff"])])
+    body += reference_lines(grid, len(benchmarks), len(header))  # majority class, chance (classification)
     return header, body
+
+
+def _deviates(grid: Grid, row: str, task: str, every: Sequence[Mapping[str, Any]]) -> str:
+    """ " ‡" on a task cell with a record whose run settings differ from the report's majority."""
+    mine = [by_task[task] for (r, _), by_task in grid.cells.items() if r == row and task in by_task]
+    return f" {provenance.DEVIATES_MARK}" if mine and provenance.deviates(mine, every) else ""
 
 
 def footnotes(grid: Grid, rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -152,45 +158,31 @@ def footnotes(grid: Grid, rows: Sequence[Mapping[str, Any]]) -> list[str]:
         overall,
         "³ Δ: per-seed difference row − baseline of the ranking metric² over the seeds both rows have; "
         "mean ± t₀.₉₇₅,ₙ₋₁ · sd / √n (sd with ddof=1, Student t from scipy). n/a with one paired seed.",
-        "Params, training tokens/s and peak memory (MiB): means over the row's trials (task heads differ "
+        "Params, training tokens/s, FLOPs/token and peak memory: means over the row's trials (task heads differ "
         "in size, so parameters can vary slightly across tasks).",
+        provenance.MEMORY_NOTE,
     ]
+    if reference_lines(grid, 0, 0):
+        notes.append(REFERENCE_NOTE)
     return notes
-
-
-def claims_table(claims: Sequence[Mapping[str, Any]]) -> Table:
-    header = ["Claim (paper)", "Paper: row", "Paper: vs", "Here: row − vs (95% CI)", "Metric", "Verdict"]
-    body = []
-    for claim in claims:
-        row, vs = claim["row"], claim["vs"]
-        body.append(
-            [
-                f"{claim['text']} [{row} vs {vs}, expect {claim['expect']}]",
-                f"{row}: {claim['paper_row'] or '—'}",
-                f"{vs}: {claim['paper_vs'] or '—'}",
-                diff_ci(claim["diff"]),
-                claim["metric"],
-                claim["verdict"],
-            ]
-        )
-    return header, body
 
 
 def header_lines(meta: Mapping[str, Any], n_records: int) -> list[tuple[str, str]]:
     """(label, value) pairs for the top of the report; code-like values are marked by the renderers."""
     return [
         ("Paper", str(meta.get("paper", "—"))),
-        ("Command", str(meta.get("command", "—"))),
+        ("Produced by", str(meta.get("command", "—"))),
+        *([("Report rebuilt by", str(meta["report_command"]))] if meta.get("report_command") else []),
         ("Preset", str(meta.get("preset", "—"))),
         ("attnlab version", str(meta.get("attnlab_version", "—"))),
-        ("Git commit", str(meta.get("git_commit", "—"))),
+        ("Report built at commit", str(meta.get("git_commit", "—"))),
         ("Date", str(meta.get("date", "—"))),
         ("Trials", f"{n_records} records; seeds {', '.join(map(str, meta.get('seeds') or []))}"),
         ("Regenerate", str(meta.get("regenerate", "—"))),
     ]
 
 
-CODE_LABELS = frozenset({"Command", "Regenerate", "Git commit"})
+CODE_LABELS = frozenset({"Produced by", "Report rebuilt by", "Regenerate", "Report built at commit"})
 
 
 def speed_table(speed: Sequence[Mapping[str, Any]]) -> Table:

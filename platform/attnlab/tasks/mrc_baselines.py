@@ -106,7 +106,7 @@ def run_baselines(task: TaskSpec | str, data_root: str | Path | None = None,
     if not spec.is_reading_comprehension:
         raise ValueError(f"{spec.name}: trivial baselines are defined for the reading-comprehension tasks only")
     train = load_examples(spec, "train", data_root) if spec.kind == "multiple_choice" else []
-    results = {}
+    results: dict[str, dict[str, Any]] = {}
     for split in splits or eval_splits(spec):
         examples = load_examples(spec, split, data_root)
         by_name = cmrc_baselines(spec, examples) if spec.kind == "span_extraction" else choice_baselines(

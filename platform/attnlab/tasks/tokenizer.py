@@ -15,6 +15,7 @@ texts, vocab size and kind, so a rerun on the same data loads instead of trainin
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -31,7 +32,7 @@ from attnlab.tasks.spec import DataError, TaskSpec, get_task
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 CACHE_ENV = "ATTNLAB_CACHE"
 TokenizerKind = Literal["wordpiece", "char"]
-_FORMAT_VERSION = "attnlab-tokenizer-v1"  # bump when the training recipe changes
+_FORMAT_VERSION = "attnlab-tokenizer-v2"  # bump when the training recipe changes (v2: canonical token ids)
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,24 @@ def train_tokenizer(texts: Sequence[str], vocab_size: int, kind: TokenizerKind) 
         show_progress=False,
     )
     tokenizer.train_from_iterator(texts, trainer=trainer, length=len(texts))
-    return _add_bert_post_processor(tokenizer)
+    return _add_bert_post_processor(canonical_ids(tokenizer))
+
+
+def canonical_ids(tokenizer: Tokenizer) -> Tokenizer:
+    """Renumber a trained WordPiece vocabulary: the special tokens first (ids 0–4, as trained), then every other
+    token in code-point order. The trainer numbers its subword tokens in hash-map order, which changes from process
+    to process (huggingface/tokenizers#1794), and token ids index the embedding matrix: two trainings that learn
+    the same tokens now give the same ids. Ties can still make it learn different tokens; `build_tokenizer`'s
+    lock and cache make every run on one cache share one tokenizer, and records carry `vocabulary_hash`."""
+    vocab = tokenizer.get_vocab(with_added_tokens=False)
+    if [vocab.get(t) for t in SPECIAL_TOKENS] != list(range(len(SPECIAL_TOKENS))):
+        raise ValueError(f"trained vocabulary does not start with {list(SPECIAL_TOKENS)}")
+    order = [*SPECIAL_TOKENS, *sorted(t for t in vocab if t not in SPECIAL_TOKENS)]
+    model = tokenizer.model
+    tokenizer.model = WordPiece(vocab={t: i for i, t in enumerate(order)}, unk_token="[UNK]",
+                                continuing_subword_prefix=model.continuing_subword_prefix,
+                                max_input_chars_per_word=model.max_input_chars_per_word)
+    return tokenizer
 
 
 def content_hash(texts: Sequence[str], vocab_size: int, kind: str) -> str:
@@ -156,17 +174,29 @@ def build_tokenizer(
         raise ValueError(f"{spec.name}: no training texts to build a tokenizer from")
     kind = kind_for(spec)
     path = cache_path(texts, vocab_size, kind, cache_dir)
-    if path.is_file():
-        try:
-            return Tokenizer.from_file(str(path))
-        except Exception:  # a truncated or stale cache entry: retrain and overwrite it
-            pass
-    tokenizer = train_tokenizer(texts, vocab_size, kind)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"tokenizer.{os.getpid()}.tmp")
-    tokenizer.save(str(tmp))
-    os.replace(tmp, path)  # atomic: concurrent trial workers never read a half-written file
-    return tokenizer
+    # One training per cache entry, even with several workers starting at once: the trainer is not deterministic
+    # (huggingface/tokenizers#1794: ties broken in hash-map order), so two trainings can learn different
+    # vocabularies, and every worker must use the one in the cache. The lock is released when the process dies.
+    with open(path.with_name("train.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.is_file():
+            try:
+                return Tokenizer.from_file(str(path))
+            except Exception:  # a truncated or stale cache entry: retrain and overwrite it
+                pass
+        tokenizer = train_tokenizer(texts, vocab_size, kind)
+        tmp = path.with_name(f"tokenizer.{os.getpid()}.tmp")
+        tokenizer.save(str(tmp))
+        os.replace(tmp, path)  # atomic: a reader without the lock never sees a half-written file
+        return tokenizer
+
+
+def vocabulary_hash(tokenizer: Tokenizer) -> str:
+    """A short fingerprint of a tokenizer's token → id mapping: two runs with different vocabularies (a fresh
+    cache trains anew, see `build_tokenizer`) can be told apart in their records."""
+    vocab = sorted(tokenizer.get_vocab(with_added_tokens=True).items())
+    return hashlib.sha256(json.dumps(vocab, ensure_ascii=False).encode()).hexdigest()[:12]
 
 
 class HasTokenizer:

@@ -11,9 +11,11 @@ from torchmetrics import MetricCollection
 
 from attnlab.config import ModelConfig, TrainConfig, from_dict, to_dict
 from attnlab.model import SequenceClassifier
+from attnlab.predictions import encode
 from attnlab.tasks import TaskSpec, get_task
 from attnlab.tasks.metrics import build_metrics, task_score
 from attnlab.train.common import AttnlabModule, check_finite
+from attnlab.train.distributed import reduce_sum
 
 
 def val_metric_names(spec: TaskSpec) -> list[str]:
@@ -44,6 +46,8 @@ class ClassifierModule(AttnlabModule):
         self.split_names = list(self.spec.val_splits)
         self.val_metrics = nn.ModuleList(build_metrics(self.spec) for _ in self.split_names)
         self.val_losses: list[list[Tensor]] = [[] for _ in self.split_names]
+        # per split: (predicted class ids, labels) of each validation batch, in dev order
+        self.val_outputs: list[list[tuple[Tensor, Tensor]]] = [[] for _ in self.split_names]
 
     def metrics_for(self, split_index: int) -> MetricCollection:
         return cast(MetricCollection, self.val_metrics[split_index])
@@ -65,9 +69,13 @@ class ClassifierModule(AttnlabModule):
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
         logits = self(batch)
-        self.val_losses[dataloader_idx].append(self.loss(logits, batch["labels"]).detach())
+        n = batch["labels"].new_tensor(len(batch["labels"]), dtype=torch.float)
+        # (summed loss, examples): an exact per-example mean, also when the dev set is sharded over devices
+        self.val_losses[dataloader_idx].append(torch.stack([self.loss(logits, batch["labels"]).detach() * n, n]))
         preds = logits.float() if self.spec.is_regression else logits.argmax(-1)
         self.metrics_for(dataloader_idx).update(preds, batch["labels"])
+        if not self.spec.is_regression:
+            self.val_outputs[dataloader_idx].append((preds.detach().cpu(), batch["labels"].detach().cpu()))
 
     def on_validation_epoch_end(self) -> None:
         values: dict[str, float] = {}
@@ -80,9 +88,22 @@ class ClassifierModule(AttnlabModule):
                 values[f"val/{k}{suffix}"] = v
                 per_metric.setdefault(k, []).append(v)
         losses = [t for split in self.val_losses for t in split]
-        values["val/loss"] = float(torch.stack(losses).mean()) if losses else float("nan")
+        total = reduce_sum(self, torch.stack(losses).sum(0)) if losses else None  # (2,): summed loss, examples
+        values["val/loss"] = float(total[0] / total[1]) if total is not None else float("nan")
         self.val_losses = [[] for _ in self.split_names]
         values["val/score"] = task_score(self.spec, {k: sum(v) / len(v) for k, v in per_metric.items()})
         values.update(self.attention_metrics())
         self.last_val = values
+        self.note_validation(values)
+        self.keep_predictions()
         self.log_dict(values, prog_bar=False, add_dataloader_idx=False)
+
+    def keep_predictions(self) -> None:
+        """Per-example dev predictions of this validation, compactly, for the record (classification only)."""
+        outputs, self.val_outputs = self.val_outputs, [[] for _ in self.split_names]
+        if self.spec.is_regression or not all(outputs) or self.trainer.world_size > 1:
+            return  # on several devices each rank holds a shard: no per-example predictions recorded
+        preds = [torch.cat([p for p, _ in split]) for split in outputs]
+        labels = [torch.cat([y for _, y in split]) for split in outputs]
+        self.predictions = encode(torch.cat(labels).numpy(), torch.cat(preds).numpy(), len(self.spec.labels),
+                                  [len(y) for y in labels])

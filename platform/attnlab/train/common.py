@@ -86,15 +86,43 @@ class AttnlabModule(pl.LightningModule):
         super().__init__()
         self.throughput = Throughput()
         self.last_val: dict[str, float] = {}
+        # learning curves for the record: {"val/score": [[step, value], ...], "train/loss": [...]}
+        self.curves: dict[str, list[list[float]]] = {}
+        # per-example dev predictions of the latest validation (`attnlab.predictions` format), for the record
+        self.predictions: dict[str, Any] = {}
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         self.throughput.start()
+        self._batch_tokens = int(batch["attention_mask"].sum())
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         self.throughput.stop(int(batch["attention_mask"].sum()))
         if self.global_step % max(1, self.train_cfg.log_every_n_steps) == 0:
             self.log("train/tokens_per_s", self.throughput.tokens_per_s)
             self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"])
+        # the record's loss curve: about CURVE_POINTS points whatever the run's length (not tied to logging)
+        if self.global_step % max(1, self.total_steps // self.CURVE_POINTS) == 0:
+            loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+            if isinstance(loss, Tensor):
+                self.add_curve_point("train/loss", float(loss.detach()))
+
+    CURVE_KEYS = ("val/score", "val/perplexity", "val/loss")
+    CURVE_POINTS = 100
+
+    def add_curve_point(self, key: str, value: float) -> None:
+        """Append (global step, value) to a curve; a second point at the same step replaces the first (the
+        final `trainer.validate` repeats the last in-training validation)."""
+        points = self.curves.setdefault(key, [])
+        if points and points[-1][0] == self.global_step:
+            points.pop()
+        if math.isfinite(value):
+            points.append([self.global_step, value])
+
+    def note_validation(self, values: dict[str, float]) -> None:
+        """Subclasses call this with their validation metrics: keeps the curves of `CURVE_KEYS`."""
+        for key in self.CURVE_KEYS:
+            if key in values:
+                self.add_curve_point(key, float(values[key]))
 
     def attention_metrics(self) -> dict[str, float]:
         """`attn/attn<i>/<name>` scalars from the attention variants — mixture weights, and the
@@ -104,6 +132,21 @@ class AttnlabModule(pl.LightningModule):
         if transformer is None:
             return {}
         return {f"attn/{k}": v for k, v in transformer.extra_metrics().items()}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # A resumed run's record counts its tokens and curves from step 0, not from the resume. A callback saving
+        # in on_train_batch_end runs before this module's: the step it saves after is not counted yet.
+        t = self.throughput
+        in_flight = t._start is not None
+        tokens = t.tokens + (getattr(self, "_batch_tokens", 0) if in_flight else 0)
+        seconds = t.seconds + (time.perf_counter() - t._start if t._start is not None else 0.0)
+        checkpoint["attnlab_progress"] = {"tokens": tokens, "seconds": seconds, "curves": self.curves}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        progress = checkpoint.get("attnlab_progress", {})
+        self.throughput.tokens = int(progress.get("tokens", 0))
+        self.throughput.seconds = float(progress.get("seconds", 0.0))
+        self.curves = {k: [list(p) for p in v] for k, v in progress.get("curves", {}).items()}
 
     def configure_optimizers(self) -> Any:
         opt, sched = build_optimizer(self.model, self.train_cfg, self.total_steps)

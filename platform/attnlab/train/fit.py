@@ -10,7 +10,6 @@ import datetime as dt
 import logging
 import os
 import resource
-import subprocess
 import time
 import warnings
 from pathlib import Path
@@ -28,12 +27,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                             text=True, timeout=5)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    from attnlab.paths import git_commit as checkout_commit  # "unknown" in an installed wheel
+
+    return checkout_commit()
 
 
 def peak_memory_mib(device: torch.device) -> float:
@@ -54,8 +50,11 @@ def resolve_precision(precision: str) -> str:
 def quiet_lightning() -> None:
     for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # sync_dist / not resumable: attnlab reduces its metrics over ranks and resumes its loaders mid-epoch itself
+    # (train.distributed: reduce_sum, StepBatchSampler)
     warnings.filterwarnings("ignore", message=r".*(LeafSpec|litlogger|does not have many workers|"
-                            r"number of training batches|GPU available but not used|Checkpoint directory).*")
+                            r"number of training batches|GPU available but not used|Checkpoint directory|"
+                            r"sync_dist=True|dataloader is not resumable).*")
     os.environ.setdefault("LITLOGGER_DISABLE_TIP", "1")
 
 
@@ -139,9 +138,46 @@ def build_module(cfg: RunConfig, dm: Any, total_steps: int) -> pl.LightningModul
     return module
 
 
-def fit(cfg: RunConfig, callbacks: list[pl.Callback] | None = None, logger: Any = None, progress: bool = True,
-        checkpoint_path: str | Path | None = None) -> tuple[Any, Any, Record]:
-    """Train + final validation → (module, datamodule, record). `cfg` is validated (RunConfig.validate)."""
+def compile_model(module: torch.nn.Module) -> int:
+    """`train.compile: true`: torch.compile every attnlab Transformer inside `module` in place
+    (`nn.Module.compile`, so parameter names, checkpoints and the optimiser are unchanged; the small
+    task heads stay eager). Returns how many were compiled."""
+    from attnlab.model.transformer import Transformer
+
+    compiled = [m for m in module.modules() if isinstance(m, Transformer)]
+    for m in compiled:
+        m.compile()
+    return len(compiled)
+
+
+def fit(cfg: RunConfig, *args: Any, **kwargs: Any) -> tuple[Any, Any, Record]:
+    """Train + final validation → (module, datamodule, record) (arguments as `_fit`), with the run pinned
+    (`train.num_threads`, `train.deterministic`) and its settings, library versions, git state, peak memory and
+    analytic FLOPs per token in the record (`provenance.pinned_run`)."""
+    from tokenizers import Tokenizer
+
+    from attnlab.model.flops import flops_per_token
+    from attnlab.tasks.tokenizer import vocabulary_hash
+    from attnlab.train.provenance import pinned_run
+
+    quiet_lightning()  # before pinned_run: its warning filters must outlive the run
+    with pinned_run(cfg.train) as run:
+        module, dm, record = _fit(cfg, *args, **kwargs)
+    tokenizer = getattr(dm, "tokenizer", None)
+    vocab = vocabulary_hash(tokenizer) if isinstance(tokenizer, Tokenizer) else None
+    return module, dm, run.complete(record, module.device, flops_per_token(cfg.model, cfg.task.max_length), vocab)
+
+
+def _fit(cfg: RunConfig, callbacks: list[pl.Callback] | None = None, logger: Any = None, progress: bool = True,
+        checkpoint_path: str | Path | None = None, checkpoint_dir: str | Path | None = None,
+        ) -> tuple[Any, Any, Record]:
+    """Train + final validation → (module, datamodule, record). `cfg` is validated (RunConfig.validate).
+    `checkpoint_dir`: with `train.checkpoint_every_n_steps` > 0, checkpoint there and resume from there
+    (`train.resume`). Multi-device: runs on every rank; only rank 0 should keep the record (`distributed`)."""
+    from attnlab.train.callbacks import StepProgressBar, TokenizerInCheckpoint
+    from attnlab.train.distributed import prepare_loaders, trainer_kwargs
+    from attnlab.train.resume import PeriodicCheckpoint, resume_point
+
     quiet_lightning()
     pl.seed_everything(cfg.train.seed, workers=True, verbose=False)
     started = time.time()
@@ -150,24 +186,44 @@ def fit(cfg: RunConfig, callbacks: list[pl.Callback] | None = None, logger: Any 
     steps_per_epoch = len(dm.train_dataloader())
     total_steps = min(cfg.train.max_steps, cfg.train.max_epochs * steps_per_epoch)
     module = build_module(cfg, dm, total_steps)
+    if cfg.train.compile:
+        compile_model(module)
     tr = cfg.train
     val_every = tr.val_every_n_steps
+    callbacks = [*(callbacks or []), TokenizerInCheckpoint(dm.tokenizer)]  # the vocab travels in every checkpoint
+    if progress:
+        callbacks.append(StepProgressBar())  # steps of max_steps and the run's ETA, not the epoch's
+    resumable = checkpoint_dir is not None and tr.checkpoint_every_n_steps > 0
+    resume_from, resumed_step, epoch, skip = resume_point(checkpoint_dir if resumable else None, steps_per_epoch)
+    if resumable:
+        callbacks.append(PeriodicCheckpoint(checkpoint_dir, tr.checkpoint_every_n_steps))  # type: ignore[arg-type]
+    if tr.world_size > 1 or resumable:
+        prepare_loaders(dm, skip, epoch)
     trainer = pl.Trainer(
-        max_steps=total_steps, max_epochs=tr.max_epochs, accelerator=tr.accelerator, devices=1,
+        max_steps=total_steps, max_epochs=tr.max_epochs, **trainer_kwargs(tr),
         precision=resolve_precision(tr.precision), gradient_clip_val=tr.grad_clip or None,  # type: ignore[arg-type]
         val_check_interval=min(val_every, steps_per_epoch) if val_every else None,
         check_val_every_n_epoch=None if val_every else tr.max_epochs + 1,
-        num_sanity_val_steps=0, logger=logger if logger is not None else False, callbacks=callbacks or [],
+        num_sanity_val_steps=0, logger=logger if logger is not None else False, callbacks=callbacks,
         enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=progress,
-        log_every_n_steps=tr.log_every_n_steps, deterministic=False,
+        log_every_n_steps=tr.log_every_n_steps, deterministic="warn" if tr.deterministic else False,
     )
-    trainer.fit(module, datamodule=dm)
+    trainer.fit(module, datamodule=dm, ckpt_path=resume_from)
     trainer.validate(module, datamodule=dm, verbose=False)
     if checkpoint_path is not None:
         Path(checkpoint_path).parent.mkdir(parents=True, exist_ok=True)
         trainer.save_checkpoint(str(checkpoint_path))
-        dm.tokenizer.save(str(Path(checkpoint_path).parent / "tokenizer.json"))  # the vocab the weights belong to
-    return module, dm, make_record(cfg, module, trainer, time.time() - started)
+        if trainer.is_global_zero:
+            dm.tokenizer.save(str(Path(checkpoint_path).parent / "tokenizer.json"))  # the vocab the weights belong to
+    if trainer.world_size > 1:  # every rank counted its shard's tokens: the run's are their sum
+        from attnlab.train.distributed import reduce_sum
+
+        throughput: Any = module.throughput
+        throughput.tokens = int(reduce_sum(module, torch.tensor(throughput.tokens)))
+    record = make_record(cfg, module, trainer, time.time() - started)
+    if resume_from is not None:
+        record = dataclasses.replace(record, resumed_from_step=resumed_step)
+    return module, dm, record
 
 
 def make_record(cfg: RunConfig, module: Any, trainer: pl.Trainer, wall_time_s: float) -> Record:
@@ -178,4 +234,6 @@ def make_record(cfg: RunConfig, module: Any, trainer: pl.Trainer, wall_time_s: f
     return Record(name=cfg.name, task=cfg.task.name, config_hash=config_hash(cfg), config=to_dict(cfg),
                   metrics={k: float(v) for k, v in module.last_val.items()}, cost=cost, seed=cfg.train.seed,
                   attnlab_version=attnlab.__version__, git_commit=git_commit(), device=str(device),
-                  created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+                  created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                  predictions=dict(getattr(module, "predictions", {})),
+                  curves={k: [list(p) for p in v] for k, v in getattr(module, "curves", {}).items()})

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +20,7 @@ from torch import Tensor
 from attnlab.config import ModelConfig, TrainConfig, from_dict, to_dict
 from attnlab.model import CausalLM, MaskedLM
 from attnlab.train.common import AttnlabModule, check_finite
+from attnlab.train.distributed import reduce_sum
 
 OBJECTIVE_MASK = {"mlm": "bidirectional", "causal": "causal", "seq2seq": "prefix"}
 
@@ -73,17 +74,18 @@ class LanguageModelModule(AttnlabModule):
     def token_nll(self, batch: dict[str, Tensor], generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """Summed NLL, number of predicted tokens, number predicted correctly."""
         ids, am, tt = batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]
+        model = cast("CausalLM | MaskedLM", self.model)
         if self.objective == "mlm":
             inputs, labels = mlm_mask(ids, am, self.special, self.mask_id, self.vocab_size, self.mlm_prob, generator)
-            h = self.model.transformer(inputs, am, tt)  # (B, T, D)
+            h = model.transformer(inputs, am, tt)  # (B, T, D)
         else:
-            h = self.model.transformer(ids, am, tt)[:, :-1]  # (B, T-1, D): position t predicts token t+1
+            h = model.transformer(ids, am, tt)[:, :-1]  # (B, T-1, D): position t predicts token t+1
             labels = next_token_labels(batch, self.objective)
         # The vocabulary projection runs only where a loss is taken (15% of MLM positions, the target of a
         # seq2seq pair): on a small model it is most of the compute. Same loss as projecting everything.
         valid = labels != -100  # (B, T')
         target = labels[valid]  # (N,)
-        flat = self.model.logits(h[valid]).float()  # type: ignore[operator]  # (N, V)
+        flat = model.logits(h[valid]).float()  # (N, V)
         nll = F.cross_entropy(flat, target, reduction="sum")
         correct = flat.argmax(-1) == target
         return nll, valid.sum(), correct.sum()
@@ -107,9 +109,11 @@ class LanguageModelModule(AttnlabModule):
         self._correct += correct
 
     def on_validation_epoch_end(self) -> None:
-        n = max(1.0, float(self._count))
-        loss = float(self._nll) / n
+        nll, count, correct = reduce_sum(self, torch.stack([self._nll, self._count, self._correct]).float())
+        n = max(1.0, float(count))
+        loss = float(nll) / n
         values = {"val/loss": loss, "val/perplexity": math.exp(min(loss, 50.0)),
-                  "val/accuracy": float(self._correct) / n, **self.attention_metrics()}
+                  "val/accuracy": float(correct) / n, **self.attention_metrics()}
         self.last_val = values
+        self.note_validation(values)
         self.log_dict(values)

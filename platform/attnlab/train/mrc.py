@@ -78,6 +78,7 @@ class _ReadingModule(AttnlabModule):
         self.val_losses = [[] for _ in self.split_names]
         values["val/score"] = task_score(self.spec, {k: sum(v) / len(v) for k, v in per_metric.items()})
         values.update(self.attention_metrics())
+        self.note_validation(values)
         self.log_dict(values, prog_bar=False, add_dataloader_idx=False)
         dm = self.trainer.datamodule if self._trainer is not None else None  # type: ignore[attr-defined]
         self.last_val = {**values, **getattr(dm, "data_stats", {})}

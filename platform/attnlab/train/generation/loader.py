@@ -1,6 +1,6 @@
 """Text generation from a checkpoint: an attnlab Lightning checkpoint (`attnlab run
---save-checkpoint`, tokenizer.json beside it) of a causal LM, UniLM seq2seq or label-conditioned
-(CLN) model, or a Hugging Face GPT-2 directory."""
+--save-checkpoint`; its tokenizer inside it, or tokenizer.json beside a checkpoint older than that)
+of a causal LM, UniLM seq2seq or label-conditioned (CLN) model, or a Hugging Face GPT-2 directory."""
 
 from __future__ import annotations
 
@@ -48,6 +48,9 @@ class Generator:
         return torch.tensor([start + body or [ids.cls]]), None
 
     def __call__(self, text: str, cfg: GenerationConfig, label: str | None = None) -> str:
+        if label is not None and self.kind != "conditional":
+            raise ValueError(f"--label {label!r}: this {self.kind} model is not label-conditioned (no CLN label "
+                             "embedding); drop --label")
         prompt, types = self.encode_prompt(text)
         condition = None
         if self.kind == "conditional":
@@ -83,10 +86,17 @@ def load_generator(path: str | Path) -> Generator:
     state = ckpt["state_dict"]
     model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
     model.eval()
-    tok_path = p.parent / "tokenizer.json"
-    if not tok_path.exists():
-        raise FileNotFoundError(f"{tok_path}: the tokenizer saved with the checkpoint is missing")
-    tokenizer = load_pretrained_tokenizer(p.parent)
+    from attnlab.train.callbacks import checkpoint_tokenizer
+
+    tokenizer = checkpoint_tokenizer(ckpt)
+    if tokenizer is None:  # a checkpoint saved before the tokenizer travelled inside it
+        tok_path = p.parent / "tokenizer.json"
+        if not tok_path.exists():
+            raise FileNotFoundError(f"{tok_path}: the checkpoint has no tokenizer inside and none beside it")
+        tokenizer = load_pretrained_tokenizer(p.parent)
+    if tokenizer.get_vocab_size() != cfg.vocab_size:
+        raise ValueError(f"{p}: vocabulary mismatch: the tokenizer has {tokenizer.get_vocab_size()} tokens, the "
+                         f"model {cfg.vocab_size} (a tokenizer.json of another checkpoint?)")
     if "label_embedding.weight" in state:
         weight = state["label_embedding.weight"]
         emb = torch.nn.Embedding(weight.shape[0], weight.shape[1])

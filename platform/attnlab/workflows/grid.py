@@ -1,0 +1,114 @@
+"""`attnlab reproduce`: run a comparison grid (rows × tasks × seeds) as one study, then its report."""
+
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from attnlab.experiments.launch import LaunchOptions, start_workers
+from attnlab.experiments.launch import check_storage as check_launch_storage
+from attnlab.experiments.storage import DEFAULT_RETRY_S, sqlite_path
+from attnlab.experiments.study import (
+    EXIT_STORAGE,
+    default_storage,
+    note_command,
+    producing_commands,
+    run_worker,
+)
+from attnlab.experiments.trial import TRIAL_FAILURES
+from attnlab.paths import results_dir
+from attnlab.report.provenance import command_meta
+from attnlab.tracking import WandbTracker
+from attnlab.workflows.studies import (
+    storage_down,
+    storage_url,
+    try_existing_study,
+)
+from attnlab.workflows.wandb_glue import log_leaderboard, study_salt, tracker_for
+
+
+def reproduce(name: str, *, preset: str | None, storage: str | None, workers: int, dry_run: bool, out: str | None,
+              report: bool, wandb: str, wandb_project: str | None, command: str, wandb_checkpoints: bool = False,
+              storage_retry_s: float = DEFAULT_RETRY_S, launch: LaunchOptions | None = None,
+              until_conclusive: bool = False, max_seeds: int | None = None) -> int:
+    from attnlab.experiments import grid as g
+
+    launch = launch or LaunchOptions()
+    from attnlab.experiments.grid_config import find_ablation, load_ablation
+
+    abl = load_ablation(find_ablation(name))
+    r = abl.resolve(preset)
+    study_name = g.study_name(abl, r.preset)
+    url = storage_url(storage, abl.storage, lambda: default_storage(study_name, create_dir=not dry_run))
+    check_launch_storage(launch.launcher, url)
+    if dry_run:  # a dry run never creates a database
+        db = sqlite_path(url)
+        existing = None if db is not None and not db.is_file() else try_existing_study(study_name, url, storage_retry_s)
+        print(g.format_plan(abl, r, existing))
+        return 0
+    study = g.open_study(abl, r, url, storage_retry_s)
+    if not os.environ.get("ATTNLAB_WORKER"):  # workers spawned by --workers stay quiet
+        note_command(study, command)  # the report header's "produced by", even when rebuilt later
+        g.enqueue_missing_cells(study, r)  # only COMPLETE counts as done: failed/interrupted cells run again
+        print(g.format_plan(abl, r, study))
+    out_dir = Path(out) if out else results_dir() / abl.name
+    tracker = tracker_for(wandb, wandb_project, abl.wandb, checkpoints=wandb_checkpoints)
+    code = 0
+    if (workers > 1 or launch.launcher != "processes") and not os.environ.get("ATTNLAB_WORKER"):
+        argv = ["reproduce", name, "--preset", r.preset, "--storage-retry-s", str(storage_retry_s), "--wandb", wandb,
+                "--out", str(out_dir), "--no-report"]
+        argv += ["--wandb-project", wandb_project] if wandb_project else []
+        argv += ["--wandb-checkpoints"] if wandb_checkpoints else []
+        code = start_workers(argv, workers, storage=url, folder=results_dir() / "sweeps" / study_name / "jobs",
+                             options=launch, job_name=study_name)
+        if code == EXIT_STORAGE:
+            raise storage_down(url)
+    else:
+        run_worker(study, g.make_objective(abl, r, tracker, study_name, out_dir), g.n_cells(r), TRIAL_FAILURES,
+                   grid=True)
+    if until_conclusive and not os.environ.get("ATTNLAB_WORKER"):
+        from attnlab.until_conclusive import add_seeds_until_conclusive
+
+        code = add_seeds_until_conclusive(abl, r, study, tracker, out_dir, max_seeds) or code
+    if not report:
+        return code
+    return write_grid_report(abl, r, study, out_dir, tracker, command) or code
+
+
+def write_grid_report(abl: Any, r: Any, study: optuna.Study, out_dir: Path, tracker: WandbTracker | None,
+                      command: str) -> int:
+    from attnlab.experiments import adaptive as ad
+    from attnlab.experiments import grid as g
+    from attnlab.report.ablation import ablation_meta, write_ablation_report
+
+    ext = ad.load_extension(study._storage, study.study_name)  # seeds added by --until-conclusive, if any
+    plan = ad.load_plan(ext) if ext is not None else None
+    records = ad.all_records(study, ext)
+    if not records:
+        print("no finished cell yet: nothing to report", file=sys.stderr)
+        return 1
+    speed = None
+    if r.speed_bench:
+        from attnlab.bench.ablation_speed import speed_table
+
+        speed = speed_table(dict(r.speed_bench), out_dir / "speed.json")
+    meta = {**ablation_meta(abl, r, command, out_dir), **command_meta(producing_commands(study), command)}
+    if plan is not None:
+        meta.update(added_seeds=list(plan["added_seeds"]), sequential=plan)
+    paths, rows = write_ablation_report(meta, records, out_dir, speed)
+    if tracker is not None and rows:
+        columns = list(rows[0])
+        best = next(({"row": row["row"], "overall": row.get("overall")} for row in rows if row.get("rank") == 1), None)
+        log_leaderboard(tracker, f"{meta['name']}-{meta['preset']}", columns, [[row[c] for c in columns] for row in rows],
+                        {k: meta[k] for k in ("name", "preset", "command", "git_commit")}, paths, best, study_salt(study))
+    done, total, _ = g.cell_status(study, r)
+    print(f"{done}/{total} cells finished; report: " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+# ---- report -----------------------------------------------------------------------------------------
