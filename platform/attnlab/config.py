@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from attnlab.config_io import load_yaml, parse_override, set_dotted
 from attnlab.errors import ConfigError
 from attnlab.model.config import (
     ACTIVATIONS,
@@ -51,7 +52,9 @@ class TaskConfig:
     samples_per_label: int = 20  # conditional_lm: generated texts per label, judged by a classifier
     # reading comprehension (CMRC 2018, C3; objective auto → span_extraction | multiple_choice):
     max_question_length: int = 64  # tokens kept of the question (C3: question + choice)
-    doc_stride: int = 128  # CMRC: tokens between the starts of consecutive context windows
+    # CMRC: tokens between the starts of consecutive context windows; None → half the shortest window
+    # (max_length − max_question_length − 3) // 2, so that any max_length works without setting it
+    doc_stride: int | None = None
     max_answer_len: int = 64  # CMRC: longest predicted span, in tokens (≈ characters)
 
 
@@ -176,7 +179,7 @@ class RunConfig:
     def _validate_reading(self, kind: str) -> None:
         t = self.task
         for key in ("max_question_length", "doc_stride", "max_answer_len"):
-            if getattr(t, key) < 1:
+            if getattr(t, key) is not None and getattr(t, key) < 1:
                 raise ConfigError(f"task.{key}: must be >= 1, got {getattr(t, key)}")
         reading = ("span_extraction", "multiple_choice")
         if kind in reading and self.train.world_size > 1:
@@ -194,7 +197,7 @@ class RunConfig:
         if room < 1:
             raise ConfigError(f"task.max_question_length: {t.max_question_length} leaves no room for the context "
                               f"in task.max_length={t.max_length}")
-        if kind == "span_extraction" and t.doc_stride > room:
+        if kind == "span_extraction" and t.doc_stride is not None and t.doc_stride > room:
             raise ConfigError(f"task.doc_stride: {t.doc_stride} exceeds the shortest context window "
                               f"(max_length − max_question_length − 3 = {room}): context between windows "
                               "would never be seen")
@@ -298,68 +301,6 @@ def config_hash(cfg: Any) -> str:
     """Stable short hash of a resolved config: identifies a run (and a cached pretraining stage)."""
     blob = json.dumps(to_dict(cfg), sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
-
-
-# ---- YAML and --set overrides -----------------------------------------------------------------
-def parse_override(text: str) -> tuple[str, Any]:
-    """`model.attention.kind=linear` → ("model.attention.kind", "linear"); the value is YAML."""
-    import yaml
-
-    if "=" not in text:
-        raise ConfigError(f"command line: --set {text!r}: expected KEY=VALUE, e.g. --set train.max_steps=200")
-    key, raw = text.split("=", 1)
-    try:
-        return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        raise ConfigError(f"command line: --set {text!r}: the value is not valid YAML (quote it)") from None
-
-
-def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
-    node = data
-    parts = key.split(".")
-    for part in parts[:-1]:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"{key}: {part!r} is a value, not a section")
-        node = child
-    node[parts[-1]] = value
-
-
-MAX_YAML_BYTES = 1_000_000  # a config is a few KB; anything this big is the wrong file
-
-
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """A config file's mapping; every problem is one ConfigError naming the file (missing, a directory, too big,
-    binary, not YAML, empty, not a mapping)."""
-    import yaml
-
-    p = Path(path)
-    if not p.exists():
-        raise ConfigError(f"{p}: no such config file")
-    if p.is_dir():
-        raise ConfigError(f"{p}: is a directory, not a YAML config file")
-    try:
-        size = p.stat().st_size
-        if size > MAX_YAML_BYTES:
-            raise ConfigError(f"{p}: {size} bytes; config files are capped at {MAX_YAML_BYTES} bytes (wrong file?)")
-        raw = p.read_bytes()
-    except OSError as e:
-        raise ConfigError(f"{p}: cannot read ({e.strerror or e})") from None
-    if b"\x00" in raw:
-        raise ConfigError(f"{p}: binary file, not a YAML config")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"{p}: not UTF-8 text (a binary file?), not a YAML config") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{p}: invalid YAML: {' '.join(str(e).split())}") from None
-    if data is None:
-        raise ConfigError(f"{p}: empty config file; write at least the sections you change (model, task, train)")
-    if not isinstance(data, dict):
-        raise ConfigError(f"{p}: top level must be a mapping, got {type(data).__name__}")
-    return data
 
 
 def build_run_config(data: dict[str, Any], overrides: typing.Sequence[str] = (), source: str = "<config>",

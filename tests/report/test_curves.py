@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from attnlab.report.curves import mean_curve, plot_curves, plot_pretrain_curves
+from attnlab.report.curves import mean_curve, plot_curves, plot_pretrain_curves, pretrain_records
 from attnlab.report.grid import Grid
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -26,12 +26,12 @@ def test_curve_plots(tmp_path: Path) -> None:
                    for rec in plain]
     path = plot_curves(Grid.build({}, with_curves), tmp_path / "curves.png", "t")
     assert path is not None and path.read_bytes().startswith(PNG_MAGIC)
-    assert plot_pretrain_curves(tmp_path, tmp_path / "pre.png") is None
+    assert plot_pretrain_curves(pretrain_records(tmp_path), tmp_path / "pre.png") is None
     stage = tmp_path / "pretrain" / "abc123"
     stage.mkdir(parents=True)
     (stage / "record.json").write_text(json.dumps({"name": "p", "task": "lm/wikitext2", "config_hash": "abc123",
                                                    "curves": {"train/loss": [[1, 9.0], [2, 8.0]]}}))
-    pre = plot_pretrain_curves(tmp_path, tmp_path / "pre.png")
+    pre = plot_pretrain_curves(pretrain_records(tmp_path), tmp_path / "pre.png")
     assert pre is not None and pre.read_bytes().startswith(PNG_MAGIC)
 
 

@@ -113,7 +113,7 @@ def test_reading_comprehension_from_the_hub(monkeypatch: pytest.MonkeyPatch) -> 
     (cmrc,) = load_examples("clue/cmrc2018", "validation", source="hub")
     assert calls == [("clue/clue", "cmrc2018", "validation")]
     assert cmrc["spans"] == [[0, 2]] and cmrc["alignment"] == ["fixed"]  # answer_start 3 was wrong
-    with pytest.raises(DataError, match="labelled_test1.0.*not on the hub"):
+    with pytest.raises(DataError, match=r"labelled_test1\.0.*not on the hub"):
         load_examples("clue/c3", "labelled_test1.0", source="hub")
     with pytest.raises(ValueError, match="load_examples"):
         load_split("clue/c3", "validation", source="hub")

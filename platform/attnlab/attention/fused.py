@@ -1,8 +1,9 @@
 """Fused attention with a learned additive bias: softmax(QKᵀ·scale + bias) V without a T×T matrix in
 the forward pass and with the bias's gradient in the backward pass.
 
-Synthesizers (Tay et al. 2020, §3) are exactly this: their synthesized logits are an additive
-bias on (or, for the pure variants, instead of) the dot-product logits. `F.scaled_dot_product_attention`
+Synthesizer mixtures with dot (Tay et al. 2020, §3: random + dot, dense + dot) are exactly this: the
+synthesized logits are an additive bias on the dot-product logits (the bias itself is T×T; what the
+kernel saves are the probabilities, their gradient and the explicit passes). `F.scaled_dot_product_attention`
 takes a float `attn_mask`, but on CPU only its math fallback differentiates through the mask: with a
 bias that needs a gradient it materialises every T×T tensor, which is what made the synthesizers
 slow. Here instead:
@@ -68,11 +69,14 @@ def _bias_backward(g: Tensor, q: Tensor, k: Tensor, v: Tensor, bias: Tensor, alp
     for i in range(0, t, rows):
         j = min(t, i + rows)
         size = n * (j - i) * keys
-        p = torch.bmm(q_ext[:, i:j], k_ext, out=buf_p[:size].view(n, j - i, keys))  # S − lse, without the bias
+        # Row blocks of (B·H, T, d) tensors are strided across the batch: batched GEMMs run ~1.4×
+        # faster on a contiguous copy (a (B·H, r, d) copy costs far less than the (B·H, r, T) product).
+        qe, ge, qi, gi = (a[:, i:j].contiguous() for a in (q_ext, g_ext, q3, g3))
+        p = torch.bmm(qe, k_ext, out=buf_p[:size].view(n, j - i, keys))  # S − lse, without the bias
         p = p.view(b, h, j - i, keys).add_(bias[:, :, i:j], alpha=alpha).exp_().view(n, j - i, keys)  # P
-        ds = torch.bmm(g_ext[:, i:j], v_ext, out=buf_ds[:size].view(n, j - i, keys)).mul_(p)  # (dP − D) ⊙ P
-        dv.baddbmm_(p.transpose(1, 2), g3[:, i:j])
-        dk.baddbmm_(ds.transpose(1, 2), q3[:, i:j], alpha=scale)
+        ds = torch.bmm(ge, v_ext, out=buf_ds[:size].view(n, j - i, keys)).mul_(p)  # (dP − D) ⊙ P
+        dv.baddbmm_(p.transpose(1, 2), gi)
+        dk.baddbmm_(ds.transpose(1, 2), qi, alpha=scale)
         dq.append(torch.bmm(ds, k_scaled))
         if dbias is not None:  # written in place: no (B, H, T, T) gradient is ever assembled from parts
             block, part = ds.view(b, h, j - i, keys), dbias[:, :, i:j]

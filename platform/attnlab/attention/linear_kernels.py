@@ -8,9 +8,9 @@ and g_i = ∂L/∂out_i:
     a_i = g_i / d_i,   c_i = −(a_i·n_i) / d_i            (∂L/∂n_i and ∂L/∂d_i)
     ∂φq_i = S a_i + c_i z,   ∂S = Σ_i φq_i a_iᵀ,   ∂z = Σ_i c_i φq_i
     ∂φk_j = ∂S v_j + ∂z,     ∂v_j = ∂Sᵀ φk_j
-It works in the projections' own (B, T, H, d) layout, one head at a time: every matmul reads a
-strided (B, T, d) view of one head directly (no head-transpose copies) and the temporaries are a
-1/H slice.
+It works in the projections' own (B, T, H, d) layout, one head and one block of `ROWS` tokens at a
+time: every matmul reads a strided (B, R, d) view of one head directly (no head-transpose copies)
+and the temporaries are one such slice (which is what keeps its peak below dot's).
 
 Decoding, `recurrent_step`: one fused q/k/v projection whose value part carries a constant-1
 column per head (zero weights, bias 1), so the state S̃ = Σ_j φk_j [v_j, 1]ᵀ (B, H, dk, dv+1) holds

@@ -98,12 +98,19 @@ class TalkingHeadsAttention(Attention):
         v = self.proj.value(x).view(b, 1, t, hv * dv)  # (B, 1, T, h_v·dv): [V_1, …, V_hv], shared too
         width = max(hk * dk, hv * dv)  # fused CPU kernels need one head size: zero columns change nothing
         q, k, v = (F.pad(a, (0, width - a.shape[-1])) if a.shape[-1] < width else a for a in (q, k, v))
-        if mask.is_causal and mask.key_padding is None:
+        if mask.kind == "bidirectional":
+            # Every head has the same key and value, so the h heads can stand one after another as one
+            # head of h·T queries: the kernel then reads K and V once, with no per-head copies.
+            allowed = mask.dense(t, x.device)  # None, or key padding (B, 1, T, T)
+            if allowed is not None:
+                allowed = allowed.expand(b, h, t, t).reshape(b, 1, h * t, t)  # (B, 1, h·T, T)
+            a = F.scaled_dot_product_attention(q.reshape(b, 1, h * t, -1), k, v, attn_mask=allowed, scale=dk**-0.5)
+        elif mask.is_causal and mask.key_padding is None:
             a = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=dk**-0.5, enable_gqa=True)
         else:
             a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.dense(t, x.device), scale=dk**-0.5,
                                                enable_gqa=True)
-        a = a[..., : hv * dv].view(b, h, t, hv, dv)  # (B, h, T, h_v, dv): a[j, l] = softmax(L_j) V_l
+        a = a[..., : hv * dv].reshape(b, h, t, hv, dv)  # (B, h, T, h_v, dv): a[j, l] = softmax(L_j) V_l
         out = (a * self.post_mix.view(1, h, 1, hv, 1)).sum(dim=1)  # (B, T, h_v, dv): Σ_j P_w[j, l] a[j, l]
         return self.proj.output(out.reshape(b, t, hv * dv))  # (B, T, D)
 

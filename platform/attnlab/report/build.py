@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from attnlab.record import Record
-from attnlab.report.curves import plot_curves, plot_pretrain_curves
+from attnlab.report.curves import plot_curves, plot_pretrain_curves, pretrain_records
 from attnlab.report.data import compute
 from attnlab.report.export import export_inputs
 from attnlab.report.html import render_html
@@ -30,12 +30,18 @@ def build_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     # every record through the one reader: validated, and schema-1 records come back in the current schema
     records = [Record.from_dict(r, f"record {i}").to_dict() for i, r in enumerate(records)]
+    # Pretraining curves travel in meta.json: the pretraining checkpoints (results/<name>/pretrain/) are not
+    # committed, and a report rebuilt elsewhere from its export must show the same curves.
+    found = [{k: r.get(k) for k in ("name", "task", "config_hash", "curves")} for r in pretrain_records(out_dir)
+             if r.get("curves")]
+    if found:
+        meta = {**meta, "pretrain_curves": found}
     data = compute(meta, records, speed)
     plots = [plot_scores(data, out_dir / "scores.png"), plot_cost(data, out_dir / "cost.png")]
     if speed:
         plots.append(plot_speed(speed, out_dir / "speed.png"))
     curves = [plot_curves(data.grid, out_dir / "curves.png", str(meta.get("title") or "")),
-              plot_pretrain_curves(out_dir, out_dir / "pretrain_curves.png")]
+              plot_pretrain_curves(list(meta.get("pretrain_curves") or []), out_dir / "pretrain_curves.png")]
     plots += [p for p in curves if p is not None]
     csv_path = write_csv(data.rows, data.grid.tasks, out_dir / "leaderboard.csv")
     claims_csv = [write_claims_csv(data.claims, out_dir / "claims.csv")] if data.claims else []

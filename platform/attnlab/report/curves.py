@@ -69,8 +69,9 @@ def pretrain_records(out_dir: Path) -> list[dict[str, Any]]:
     return out
 
 
-def plot_pretrain_curves(out_dir: Path, path: Path) -> Path | None:
-    records = [r for r in pretrain_records(out_dir) if r.get("curves")]
+def plot_pretrain_curves(stages: list[dict[str, Any]], path: Path) -> Path | None:
+    """One line per pretraining stage (name, task, config_hash, curves), as kept in the report's meta."""
+    records = [r for r in stages if r.get("curves")]
     if not records:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), squeeze=False, constrained_layout=True)

@@ -3,7 +3,8 @@
 Each question gives one or more windows `[CLS] question [SEP] context[w : w + W] [SEP]`, token types
 0 on `[CLS] question [SEP]` and 1 on the context part. W = max_length − |question| − 3, and window
 starts are `doc_stride` tokens apart (the step between windows, as in BERT's run_squad.py, so
-consecutive windows overlap by W − doc_stride tokens). The question is cut to `max_question_length`.
+consecutive windows overlap by W − doc_stride tokens; by default half the shortest window). The
+question is cut to `max_question_length`.
 
 Gold positions: the first reference whose span could be located (see `clue_mrc.locate_answer`),
 mapped to the tokens covering its first and last character. A window that does not hold the whole
@@ -127,9 +128,10 @@ class SpanDataModule(ReadingDataModule):
     """CMRC 2018 windows; `data_stats` holds, per split, the answers whose answer_start was fixed by
     search and those not found in the context (never a training target), as `data/<split>_<count>`."""
 
-    def __init__(self, *args: Any, doc_stride: int = 128, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, doc_stride: int | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.doc_stride = doc_stride
+        shortest_window = self.max_length - self.max_question_length - 3
+        self.doc_stride = doc_stride or max(1, shortest_window // 2)
 
     def tokenizer_texts(self, examples: list[Example]) -> list[str]:
         return unique([e["context"] for e in examples]) + [e["question"] for e in examples]
