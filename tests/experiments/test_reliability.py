@@ -72,7 +72,9 @@ def test_dead_workers_trial_is_redone_before_the_worker_returns(tmp_path: Path) 
     dead = dead_worker_trial(open_study(url, {"name": "random", "seed": 1}))
     study = open_study(url, {"name": "random", "seed": 1})
     assert "running" in format_status(study)
-    time.sleep(2.5)  # past the grace period: its heartbeat is stale
+    deadline = time.monotonic() + 30  # past the grace period its heartbeat is stale (poll: loaded machines lag)
+    while f"#{dead.number:<4} stale (worker gone)" not in format_status(study) and time.monotonic() < deadline:
+        time.sleep(0.5)
     assert f"#{dead.number:<4} stale (worker gone)" in format_status(study)
     run_worker(study, objective, 3, (), verbose=False)
     trials = study.get_trials()

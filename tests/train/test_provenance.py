@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import resource
+import time
 import warnings
 from pathlib import Path
 
@@ -71,9 +72,11 @@ def test_peak_memory_is_per_run_not_lifetime(data_root: Path) -> None:
 def test_peak_memory_sampler_sees_an_allocation_and_forgets_it() -> None:
     with PeakMemory(interval_s=0.005) as big:
         x = torch.ones(64 * 2**20 // 4)  # 64 MiB, touched
+        time.sleep(0.2)  # held long enough for the 5 ms sampler to run even on a loaded machine
         del x
     with PeakMemory(interval_s=0.005) as small:
         y = torch.ones(8 * 2**20 // 4)  # 8 MiB
+        time.sleep(0.2)
         del y
     big_peak, base = big.result(torch.device("cpu"))
     small_peak, _ = small.result(torch.device("cpu"))
