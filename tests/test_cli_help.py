@@ -13,7 +13,8 @@ import optuna
 import pytest
 
 from attnlab import dashboard
-from attnlab.cli import _all_parsers, build_parser, main
+from attnlab.cli import main
+from attnlab.cli_parser import _all_parsers, build_parser
 from attnlab.config import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
