@@ -54,8 +54,8 @@ rows:
 tasks: [glue/sst2]
 seeds: [0, 1, 2]
 claims:
-  - {{row: broken, vs: dot, expect: better, effect: 1.0, text: "the broken row is better (it is not)"}}
-  - {{row: dup, vs: dot, expect: better, text: "a copy of dot is better (it is not)"}}
+  - {{kind: ours, row: broken, vs: dot, expect: better, effect: 1.0, text: "the broken row is better (it is not)"}}
+  - {{kind: ours, row: dup, vs: dot, expect: better, text: "a copy of dot is better (it is not)"}}
 presets:
   smoke:
     set: {{model.d_model: 16, model.n_layers: 1, model.d_ff: 32, train.max_steps: 1}}
@@ -81,7 +81,8 @@ def test_until_conclusive_adds_seeds_only_where_undecided(tmp_path: Path, monkey
     assert {("dup", s) for s in (3, 4, 5)} <= set(added) and {("dot", s) for s in (3, 4, 5)} <= set(added)
     assert broken_seeds < {3, 4, 5}  # decided before max seeds: it stopped getting seeds
     md = (out / "leaderboard.md").read_text()
-    lines = {line.split("[")[1].split(",")[0]: line for line in md.splitlines() if "(it is not)" in line}
+    lines = {line.split("[")[1].split(",")[0]: line for line in md.splitlines()
+             if "(it is not) [" in line and line.startswith("|")}  # the claims table's rows
     assert "disagrees (at n=" in lines["broken vs dot"]  # sequential verdict: detected
     assert "inconclusive (n=6, undecided" in lines["dup vs dot"]  # never declared different
     assert "majority class (reference)" in md and "chance (reference)" in md

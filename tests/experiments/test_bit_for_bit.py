@@ -25,7 +25,7 @@ def tiny_ablation(tmp_path: Path, data_root: Path) -> Path:
         "baseline": "dot",
         "rows": {"dot": {"model.attention.kind": "dot"}, "linear": {"model.attention.kind": "linear"}},
         "tasks": ["glue/sst2"], "seeds": [0, 1],
-        "claims": [{"row": "linear", "vs": "dot", "expect": "similar", "text": "linear ≈ dot"}],
+        "claims": [{"kind": "ours", "row": "linear", "vs": "dot", "expect": "similar", "text": "linear ≈ dot"}],
     }
     path = tmp_path / "bitwise.yaml"
     path.write_text(yaml.safe_dump(doc))

@@ -78,6 +78,8 @@ class Synthesizer(Attention):
                 self.random = nn.Parameter(r)
             else:
                 self.register_buffer("random", r)
+            # the initial R, to report how far training moved it (extra_metrics); not saved in checkpoints
+            self.register_buffer("random_init", r.clone(), persistent=False)
         if "factorized_dense" in self.components:
             self.fd_b = -(-length // o.factor_a)
             self.fd_a = _Dense(d, hidden, h * o.factor_a)
@@ -200,8 +202,18 @@ class Synthesizer(Attention):
         alpha = torch.softmax(self.mix.detach(), dim=0).tolist()
         return {f"mix/{c}": float(a) for c, a in zip(self.components, alpha)}
 
+    def random_movement(self) -> dict[str, float]:
+        """`random/rel_change` = ‖R − R₀‖ / ‖R₀‖ (Frobenius): how far training moved the random logits from their
+        initialisation. Near 0 means a learned R behaves like a fixed one — learned vs fixed cannot differ."""
+        if "random" not in self.components:
+            return {}
+        r0 = self.random_init
+        assert isinstance(r0, Tensor)
+        r = self.random.detach()
+        return {"random/rel_change": float((r - r0).norm() / r0.norm().clamp_min(1e-12))}
+
     def extra_metrics(self) -> dict[str, float]:
-        return self.mixture_weights()
+        return {**self.mixture_weights(), **self.random_movement()}
 
 
 @register

@@ -76,6 +76,15 @@ class TalkingHeadsAttention(Attention):
         nn.init.eye_(self.pre_mix)
         nn.init.eye_(self.post_mix)
 
+    def extra_metrics(self) -> dict[str, float]:
+        """`mix_change/pre`, `mix_change/post`: ‖P − I‖ / ‖I‖ (Frobenius, I the identity-like init) — how far the
+        head mixings moved from plain multi-head attention. Near 0: the model is still dot-product attention."""
+        out = {}
+        for name, p in (("pre", self.pre_mix), ("post", self.post_mix)):
+            eye = torch.eye(*p.shape, device=p.device, dtype=p.dtype)
+            out[f"mix_change/{name}"] = float((p.detach() - eye).norm() / eye.norm())
+        return out
+
     @classmethod
     def flops_per_token(cls, dims: AttentionDims, seq_len: int, options: object = None) -> float:
         """The paper's form: projections (h_k query/key heads, h_v value heads), QKᵀ over h_k heads, the two

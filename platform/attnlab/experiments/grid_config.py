@@ -16,7 +16,11 @@ rows:
 tasks: [glue/sst2, clue/tnews]
 seeds: [0, 1, 2]
 pretrain: {task: lm/wikitext2, objective: mlm, set: {train.max_steps: 2000}}   # optional
-claims: [{row: random_dot, vs: dot, expect: better, text: "R+V beats Transformer (28.47 vs 27.67 BLEU)"}]
+claims:
+  - {row: random_dot, vs: dot, expect: better, text: "R+V beats Transformer (28.47 vs 27.67 BLEU)",
+     source: "Tay et al. 2021, arXiv 2005.00743v3, Table 2 (WMT'14 EnDe BLEU)",   # kind: paper (default)
+     requires: [{measure: "attn/*/mix/dot", min: 0.1, why: "the mix must use its dot part"}]}   # row: the claim's
+  - {kind: ours, row: dense, vs: dot, expect: similar, text: "dense ≈ dot at our sizes"}   # source optional
 paper_numbers: {dot: "27.67 BLEU", random_dot: "28.47 BLEU"}
 presets:
   smoke: {set: {...}, tasks: [glue/sst2], seeds: [0, 1], est_run_s: 5}
@@ -28,6 +32,7 @@ presets:
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,7 +50,19 @@ EXPECT = ("better", "worse", "similar")
 PRETRAIN_KEYS = ("task", "objective", "set")
 # task / metric: what the claim is judged on (report/grid.py claim_metric); effect: the paper's effect size
 # in points of that metric (for the power statement: below the minimum detectable effect = underpowered)
-CLAIM_KEYS = ("row", "vs", "expect", "text", "task", "metric", "effect")
+# kind: paper (the default; needs `source`: a version and a location) or ours (our own hypothesis);
+# requires: preconditions on measured diagnostics — on a task where one is not met the claim is "untestable here"
+CLAIM_KEYS = ("row", "vs", "expect", "text", "task", "metric", "effect", "kind", "source", "requires")
+CLAIM_KINDS = ("paper", "ours")
+REQUIRE_KEYS = ("measure", "row", "min", "max", "why")
+SOURCE_EXAMPLE = "Tay et al. 2021, arXiv 2005.00743v3, Table 2 (WMT'14 EnDe BLEU)"
+# a version: an arXiv id with its version suffix, or a URL (scheme optional: kexue.fm/archives/8610)
+_ARXIV = re.compile(r"arXiv[: ]?\s*\d{4}\.\d{4,5}v\d+", re.IGNORECASE)
+_URL = re.compile(r"\bhttps?://\S+|\b(?:[a-z0-9-]+\.)+[a-z]{2,}/\S+", re.IGNORECASE)
+# a location inside that version: Table 2, Fig. 3, Section 4.1, §5, Appendix B, Eq. (7)
+_LOCATION = re.compile(r"(?:\bTable|\bTab\.|\bFigure|\bFig\.|\bSection|\bSec\.|§|\bAppendix|\bEq\.)\s*\(?[\w.]+",
+                       re.IGNORECASE)
+_URL_LOCATION = re.compile(r"\b(?:table|section|results)\b", re.IGNORECASE)  # enough for a blog post's URL
 WANDB_KEYS = ("project", "entity", "dir")
 DEFAULT_PRESET = "default"  # the file as written, for comparisons without presets
 
@@ -166,6 +183,80 @@ def _row(path: Path, name: str, raw: Any) -> Row:
     return Row(name, dict(raw))
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_source(source: str) -> str | None:
+    """What a paper claim's `source` lacks ("a version" / "a location"), or None when it names both."""
+    # an arxiv.org URL is a version only with its suffix (…/abs/2005.00743v3)
+    urls = [u for u in _URL.findall(source) if "arxiv.org" not in u.lower() or re.search(r"\d{4,5}v\d+", u)]
+    has_arxiv = _ARXIV.search(source) is not None
+    if not has_arxiv and not urls:
+        return ("no version: name the arXiv id with its version suffix (arXiv 2005.00743v3; an arxiv.org link "
+                "needs it too: .../abs/2005.00743v3) or a URL, since tables move between versions")
+    rest = _URL.sub(" ", source)  # a word inside the URL is not a location
+    if _LOCATION.search(rest) is None and (has_arxiv or _URL_LOCATION.search(rest) is None):
+        where = "Table/Figure/Section/§/Appendix/Eq. N" + ("" if has_arxiv else " (or, for a web page, the "
+                                                          "words table/section/results)")
+        return f"no location: say where in that version the number is: {where}"
+    return None
+
+
+def _claim(p: Path, i: int, c: dict[str, Any], names: list[str]) -> None:
+    """Validate claims[i]: rows, expect, effect, kind, source, requires."""
+    for key in ("row", "vs"):
+        if c.get(key) not in names:
+            raise ConfigError(f"{p}: claims[{i}].{key}: {c.get(key)!r} is not a row; rows: {', '.join(names)}")
+    if c.get("expect") not in EXPECT:
+        raise ConfigError(f"{p}: claims[{i}].expect: must be one of {EXPECT}")
+    if "effect" in c and not _is_number(c["effect"]):
+        raise ConfigError(f"{p}: claims[{i}].effect: expected a number (points of the claim's metric), "
+                          f"got {c['effect']!r}")
+    kind = c.get("kind", "paper")
+    if kind not in CLAIM_KINDS:
+        raise ConfigError(f"{p}: claims[{i}].kind: {kind!r} is not a kind; valid: {', '.join(CLAIM_KINDS)} "
+                          "(paper: the paper's claim, needs `source`; ours: our own hypothesis)")
+    source = c.get("source")
+    if source is not None and not (isinstance(source, str) and source.strip()):
+        raise ConfigError(f"{p}: claims[{i}].source: expected text, got {source!r}; e.g. "
+                          f"source: \"{SOURCE_EXAMPLE}\"")
+    if kind == "paper":
+        lack = ("missing: a paper claim must cite a version and a location" if source is None
+                else check_source(source))
+        if lack:
+            raise ConfigError(f"{p}: claims[{i}].source: {lack}; e.g. source: \"{SOURCE_EXAMPLE}\" "
+                              "(or `kind: ours` for our own hypothesis)")
+    requires = c.get("requires")
+    if requires is None:
+        return
+    if not isinstance(requires, list):
+        raise ConfigError(f"{p}: claims[{i}].requires: expected a list of preconditions, e.g. requires: "
+                          "[{measure: attn/*/random/rel_change, min: 0.05, why: \"the random part must move\"}], "
+                          f"got {requires!r}")
+    for j, req in enumerate(requires):
+        where = f"claims[{i}].requires[{j}]"
+        strict_section(p, where, req, REQUIRE_KEYS)
+        if not isinstance(req, dict):  # None passes strict_section as {}
+            raise ConfigError(f"{p}: {where}: expected a mapping with keys {', '.join(REQUIRE_KEYS)}")
+        if not isinstance(req.get("measure"), str) or not req["measure"].strip():
+            raise ConfigError(f"{p}: {where}.measure: missing: the record metric key to check (a * glob "
+                              "matches per-layer keys), e.g. measure: attn/*/random/rel_change")
+        if "row" in req and req["row"] not in names:
+            raise ConfigError(f"{p}: {where}.row: {req['row']!r} is not a row; rows: {', '.join(names)} "
+                              "(leave it out for the claim's row)")
+        for key in ("min", "max"):
+            if key in req and not _is_number(req[key]):
+                raise ConfigError(f"{p}: {where}.{key}: expected a number, got {req[key]!r}")
+        if "min" not in req and "max" not in req:
+            raise ConfigError(f"{p}: {where}.min: missing: give min and/or max (the threshold the measure must meet)")
+        if "min" in req and "max" in req and req["min"] > req["max"]:
+            raise ConfigError(f"{p}: {where}.min: {req['min']!r} is above max {req['max']!r}")
+        if not isinstance(req.get("why"), str) or not req["why"].strip():
+            raise ConfigError(f"{p}: {where}.why: missing: say why the claim needs this (shown when it is not "
+                              "met), e.g. why: \"random weights that never move are not a synthesizer\"")
+
+
 def load_ablation(path: str | Path, validate: bool = True) -> AblationConfig:
     p = Path(path)
     raw = load_yaml(p)
@@ -192,14 +283,7 @@ def load_ablation(path: str | Path, validate: bool = True) -> AblationConfig:
                 raise _unknown(p, str(key), PRESET_KEYS, f"presets.{pname}.")
     claims = tuple(strict_section(p, f"claims[{i}]", c, CLAIM_KEYS) for i, c in enumerate(raw.get("claims") or []))
     for i, c in enumerate(claims):
-        for key in ("row", "vs"):
-            if c.get(key) not in names:
-                raise ConfigError(f"{p}: claims[{i}].{key}: {c.get(key)!r} is not a row; rows: {', '.join(names)}")
-        if c.get("expect") not in EXPECT:
-            raise ConfigError(f"{p}: claims[{i}].expect: must be one of {EXPECT}")
-        if "effect" in c and (isinstance(c["effect"], bool) or not isinstance(c["effect"], (int, float))):
-            raise ConfigError(f"{p}: claims[{i}].effect: expected a number (points of the claim's metric), "
-                              f"got {c['effect']!r}")
+        _claim(p, i, c, names)
     tasks = raw.get("tasks") or [raw.get("task", "glue/sst2")]
     tasks = [tasks] if isinstance(tasks, str) else tasks
     if not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks):

@@ -9,8 +9,10 @@ that differences between rows can be paired by seed.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Any
 
 from attnlab.tasks import get_task
@@ -123,6 +125,8 @@ def task_metric(task: str, metric: str = "score") -> Metric:
     """One task's metric per seed: "score" is its official number (perplexity for LM corpora);
     any other name reads `val/<name>` from the record."""
     spec = get_task(task)
+    if "@" in metric:
+        return curve_metric(spec.name, metric)
     name = ("perplexity" if spec.is_lm else "score") if metric == "score" else metric
     key = f"val/{name}"
 
@@ -132,6 +136,31 @@ def task_metric(task: str, metric: str = "score") -> Metric:
     higher = name not in LOWER_IS_BETTER
     label = f"{spec.name} {name}" + ("" if higher else " (lower is better)")
     return Metric(f"{spec.name}:{name}", label, fn, higher)
+
+
+def curve_value(record: Record | None, key: str, step: int) -> float | None:
+    """The learning curve `key` at the first validation at or after `step` (None without such a point)."""
+    if record is None:
+        return None
+    points = [p for p in (record.get("curves") or {}).get(key, []) if len(p) == 2 and p[0] >= step]
+    return finite(min(points)[1]) if points else None
+
+
+def curve_metric(task: str, metric: str) -> Metric:
+    """`score@300`: the task's validation score at the first validation at or after step 300 (from the record's
+    learning curve) — how far a row got early in training, e.g. for "converges faster" claims."""
+    name, _, at = metric.partition("@")
+    if not at.isdigit():
+        raise ValueError(f"claim metric {metric!r}: expected <metric>@<step>, e.g. score@100")
+    spec = get_task(task)
+    name = ("perplexity" if spec.is_lm else "score") if name == "score" else name
+    step = int(at)
+
+    def fn(cells: Cells) -> float | None:
+        return curve_value(cells.get(spec.name), f"val/{name}", step)
+
+    higher = name not in LOWER_IS_BETTER
+    return Metric(f"{spec.name}:{name}@{step}", f"{spec.name} {name} at step {step}", fn, higher)
 
 
 def claim_metric(tasks: Sequence[str], metric: str = "score", task: str | None = None) -> Metric:
@@ -154,6 +183,28 @@ def claim_metric(tasks: Sequence[str], metric: str = "score", task: str | None =
         return task_metric(lm[0], "perplexity")
     raise ValueError(f"unknown claim metric {metric!r} (without a task): use score, glue, clue, clue_rc, "
                      "clue_all or perplexity")
+
+
+DIAGNOSTIC_PREFIXES = ("attn/", "data/")  # per-layer attention diagnostics and data diagnostics in record metrics
+_LAYER = re.compile(r"^attn/attn\d+/")  # attn/attn0/random/rel_change → attn/random/rel_change
+
+
+def record_measure(record: Record, pattern: str) -> float | None:
+    """The mean of a record's finite metrics whose key matches `pattern` (fnmatch: `attn/*/mix/dot` covers every
+    layer), None when none does."""
+    values = [finite(v) for k, v in (record.get("metrics") or {}).items() if fnmatchcase(str(k), pattern)]
+    found = [v for v in values if v is not None]
+    return math.fsum(found) / len(found) if found else None
+
+
+def record_diagnostics(record: Record) -> dict[str, float]:
+    """The record's `attn/…` and `data/…` metrics, each averaged over layers (the `attnN/` part stripped)."""
+    groups: dict[str, list[float]] = {}
+    for key, value in (record.get("metrics") or {}).items():
+        number = finite(value)
+        if str(key).startswith(DIAGNOSTIC_PREFIXES) and number is not None:
+            groups.setdefault(_LAYER.sub("attn/", str(key)), []).append(number)
+    return {key: math.fsum(values) / len(values) for key, values in groups.items()}
 
 
 @dataclass
@@ -222,3 +273,25 @@ class Grid:
 
     def row_records(self, row: str) -> list[Record]:
         return [rec for (r, _), by_task in self.cells.items() if r == row for rec in by_task.values()]
+
+    def cell_records(self, row: str, task: str) -> list[Record]:
+        """The records of one (row, task), one per seed that has it."""
+        return [rec for s in self.seeds if (rec := self.cells.get((row, s), {}).get(task)) is not None]
+
+    def measure(self, row: str, task: str, pattern: str) -> tuple[float | None, int]:
+        """(mean, n): the mean over the (row, task) records of `record_measure`; records without a matching
+        metric do not count (n of those that do; None, 0 when none)."""
+        values = [v for rec in self.cell_records(row, task) if (v := record_measure(rec, pattern)) is not None]
+        return (math.fsum(values) / len(values) if values else None), len(values)
+
+    def diagnostics(self) -> dict[str, dict[tuple[str, str], float]]:
+        """{measure: {(row, task): mean over seeds of the layer-averaged value}} for every `attn/` / `data/`
+        metric that some record has."""
+        sums: dict[str, dict[tuple[str, str], list[float]]] = {}
+        for row in self.rows:
+            for task in self.tasks:
+                for rec in self.cell_records(row, task):
+                    for key, value in record_diagnostics(rec).items():
+                        sums.setdefault(key, {}).setdefault((row, task), []).append(value)
+        return {key: {cell: math.fsum(v) / len(v) for cell, v in by_cell.items()}
+                for key, by_cell in sorted(sums.items())}

@@ -27,9 +27,15 @@ from attnlab.report.tables import (
     leaderboard_table,
     speed_table,
 )
-from attnlab.report.verdict_tables import stats_rules, task_verdicts_table
+from attnlab.report.verdict_tables import (
+    diagnostics_table,
+    precondition_lines,
+    preconditions_table,
+    stats_rules,
+    task_verdicts_table,
+)
 
-VERDICTS = ("agrees", "disagrees", "inconclusive", "underpowered")
+VERDICTS = ("agrees", "disagrees", "inconclusive", "underpowered", "untestable here")
 Block = tuple[str, Any]  # ("kv" | "quote" | "h2" | "table" | "classed_table" | "notes" | "list" | "plots", value)
 
 
@@ -70,6 +76,12 @@ def render_html(data: ReportData, plots: Sequence[Path] = ()) -> str:
     if data.claims:
         blocks += [("h2", "Paper vs here"), ("table", claims_table(data.claims)), ("notes", stats_rules(data.claims)),
                    ("h2", "Per-task verdicts"), ("table", task_verdicts_table(data.claims))]
+    checks, diagnostics = preconditions_table(data.claims), diagnostics_table(data.grid)
+    if data.claims or diagnostics is not None:
+        blocks.append(("h2", "What this preset can test"))
+        blocks += [("table", checks)] if checks[1] else []
+        blocks += [("list", precondition_lines(data.claims))] if data.claims else []
+        blocks += [("h2", "Diagnostics"), ("table", diagnostics)] if diagnostics is not None else []
     if plots:
         blocks += [("h2", "Plots"), ("plots", list(plots))]
     if data.speed:

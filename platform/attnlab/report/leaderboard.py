@@ -22,6 +22,7 @@ from attnlab.report.grid import (
     primary_metric,
     task_metric,
 )
+from attnlab.report.preconditions import check_requirements, task_testable
 from attnlab.report.provenance import shared_throughput
 from attnlab.report.sequential import claim_decisions
 from attnlab.report.stats import Expect, mean_std, rank, t_interval, verdict
@@ -137,17 +138,20 @@ def grid_claims(grid: Grid, meta: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "diff": diff,
                 "verdict": verdict(diff["lo"], diff["hi"], expect, metric.higher_is_better, diff["n"]),
                 "effect": claim.get("effect"),
+                "kind": claim.get("kind") or "paper",  # old meta: every claim was the paper's
+                "source": claim.get("source"),
+                "preconditions": check_requirements(grid, claim),
                 "_metric": metric,
                 "_vs": vs,
             }
         )
     stats = claim_verdicts(grid, meta.get("claims") or [], [c.pop("_metric") for c in out],
-                           [c.pop("_vs") for c in out])
+                           [c.pop("_vs") for c in out], [task_testable(c["preconditions"]) for c in out])
     for claim, detail in zip(out, stats):
         # the verdict shown: bootstrap (seeds × examples) where predictions exist, else the t interval;
         # "underpowered" where the paper's effect is below the minimum detectable effect
         claim.update(verdict=detail["overall"]["verdict"], holm_verdict=detail["overall"]["holm_verdict"],
-                     stats=detail["overall"], per_task=detail["tasks"])
+                     stats=detail["overall"], per_task=detail["tasks"], testable=detail["overall"]["testable"])
     if meta.get("sequential"):  # seeds were added until decided: the repeated-CI verdict is the one to read
         for claim, decision in zip(out, claim_decisions(grid, meta)):
             claim["sequential"] = dataclasses.asdict(decision)
@@ -156,8 +160,10 @@ def grid_claims(grid: Grid, meta: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def claim_rows(meta: Mapping[str, Any], records: Sequence[Record]) -> list[dict[str, Any]]:
     """One dict per meta claim: text, row, vs, expect, metric (label), higher_is_better, paper_row,
-    paper_vs, diff {mean, lo, hi, n} (row − vs paired by seed), effect (the paper's, or None), verdict and
-    holm_verdict (see `verdicts.py`), stats (the overall comparison) and per_task (one per grid task)."""
+    paper_vs, diff {mean, lo, hi, n} (row − vs paired by seed), effect (the paper's, or None), kind (paper /
+    ours), source, verdict and holm_verdict (see `verdicts.py`; "untestable here" where a precondition is not
+    met, Holm None), stats (the overall comparison), per_task (one per grid task), preconditions (one per
+    precondition × task, see `preconditions.py`) and testable (yes / partly / no / unchecked)."""
     return grid_claims(Grid.build(meta, records), meta)
 
 

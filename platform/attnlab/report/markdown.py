@@ -18,7 +18,13 @@ from attnlab.report.tables import (
     leaderboard_table,
     speed_table,
 )
-from attnlab.report.verdict_tables import stats_rules, task_verdicts_table
+from attnlab.report.verdict_tables import (
+    diagnostics_table,
+    precondition_lines,
+    preconditions_table,
+    stats_rules,
+    task_verdicts_table,
+)
 
 
 def _cell(text: str) -> str:
@@ -30,6 +36,20 @@ def markdown_table(table: Table) -> str:
     lines = ["| " + " | ".join(_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in body]
     return "\n".join(lines)
+
+
+def can_test_section(data: ReportData) -> list[str]:
+    """## What this preset can test: the claims' preconditions as measured, one line per claim, the diagnostics."""
+    checks, diagnostics = preconditions_table(data.claims), diagnostics_table(data.grid)
+    if not data.claims and diagnostics is None:
+        return []
+    out = ["", "## What this preset can test", ""]
+    if checks[1]:
+        out += [markdown_table(checks), ""]
+    out += [f"- {line}" for line in precondition_lines(data.claims)]
+    if diagnostics is not None:
+        out += ["", "### Diagnostics", "", markdown_table(diagnostics)]
+    return out
 
 
 def render_markdown(data: ReportData, plots: Sequence[str] = ()) -> str:
@@ -44,10 +64,15 @@ def render_markdown(data: ReportData, plots: Sequence[str] = ()) -> str:
         out += ["", "## Paper vs here", "", markdown_table(claims_table(data.claims)), ""]
         out += [f"- {rule}" for rule in stats_rules(data.claims)]
         out += ["", "### Per-task verdicts", "", markdown_table(task_verdicts_table(data.claims))]
+    out += can_test_section(data)
     if plots:
         out += ["", "## Plots", ""] + [f"![{name}]({name})" for name in plots]
     if data.speed:
         out += ["", "## Speed and memory", "", markdown_table(speed_table(data.speed))]
+    gpu_cost = meta.get("gpu_cost") or []
+    if gpu_cost:
+        out += ["", "## Cost of the gpu preset (estimate)", ""] + [f"- {line}" for line in gpu_cost]
+        out += [f"- breakdown: `attnlab reproduce {meta.get('name')} --preset gpu --dry-run`"]
     if data.notes:
         out += ["", "## Notes", ""] + [f"- {note}" for note in data.notes]
     return "\n".join(out) + "\n"

@@ -1,6 +1,7 @@
 """Text of the statistics sections: the claims table (overall verdicts with power, bootstrap, Holm and, after
-`--until-conclusive`, the sequential verdict), the per-task verdicts table, the reference rows (majority
-class, chance) of the leaderboard, and the rules that define every verdict. Shared by Markdown and HTML."""
+`--until-conclusive`, the sequential verdict), the per-task verdicts table, what the preset can test (the claims'
+preconditions and the measured diagnostics), the reference rows (majority class, chance) of the leaderboard, and
+the rules that define every verdict. Shared by Markdown and HTML."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 from attnlab.report.baselines import reference_rows
 from attnlab.report.grid import Grid
 from attnlab.report.power import ALPHA, POWER
+from attnlab.report.preconditions import MET, NOT_MEASURED, NOT_MET, UNTESTABLE
 from attnlab.report.sequential import METHOD
 from attnlab.report.stats import SIMILAR_BAND
 
@@ -47,7 +49,17 @@ def effect_text(stat: Mapping[str, Any], expect: str) -> str:
 
 def holm_text(stat: Mapping[str, Any]) -> str:
     p = stat.get("holm_p")
+    if stat.get("holm_verdict") is None:  # untestable here: not in the family
+        return "—"
     return stat["holm_verdict"] if p is None else f"{stat['holm_verdict']} (p_adj {p:.3g})"
+
+
+KIND_LABELS = {"paper": "Paper:", "ours": "Ours (hypothesis):"}
+
+
+def claim_label(claim: Mapping[str, Any]) -> str:
+    """"Paper: <text>" or "Ours (hypothesis): <text>"."""
+    return f"{KIND_LABELS.get(claim.get('kind') or 'paper', 'Paper:')} {claim['text']}"
 
 
 def sequential_text(claim: Mapping[str, Any]) -> str:
@@ -60,13 +72,14 @@ def sequential_text(claim: Mapping[str, Any]) -> str:
 
 def claims_table(claims: Sequence[Mapping[str, Any]]) -> Table:
     sequential = any(c.get("sequential") for c in claims)
-    header = ["Claim (paper)", "Paper: row", "Paper: vs", "Metric", "Here: row − vs, seed-paired t (95% CI)",
+    header = ["Claim", "Source", "Paper: row", "Paper: vs", "Metric", "Here: row − vs, seed-paired t (95% CI)",
               "Bootstrap seeds × examples (95% CI)", f"MDE ({POWER:.0%} power)", "Paper effect", "Verdict",
               "Holm verdict"] + (["Sequential verdict"] if sequential else [])
     body = []
     for claim in claims:
         stat = claim["stats"]
-        line = [f"{claim['text']} [{claim['row']} vs {claim['vs']}, expect {claim['expect']}]",
+        line = [f"{claim_label(claim)} [{claim['row']} vs {claim['vs']}, expect {claim['expect']}]",
+                claim.get("source") or "—",
                 f"{claim['row']}: {claim['paper_row'] or '—'}", f"{claim['vs']}: {claim['paper_vs'] or '—'}",
                 claim["metric"], interval(stat["t"]), interval(stat["boot"]) if stat["boot"] else "n/a",
                 mde_text(stat), effect_text(stat, claim["expect"]), claim["verdict"], holm_text(stat)]
@@ -83,6 +96,66 @@ def task_verdicts_table(claims: Sequence[Mapping[str, Any]]) -> Table:
             body.append([f"{claim['row']} vs {claim['vs']} ({claim['expect']})", stat["metric"],
                          interval(stat["t"]), interval(stat["boot"]) if stat["boot"] else "n/a", mde_text(stat),
                          effect_text(stat, claim["expect"]), stat["verdict"], holm_text(stat)])
+    return header, body
+
+
+def _threshold(check: Mapping[str, Any]) -> str:
+    lo, hi = check.get("min"), check.get("max")
+    if lo is not None and hi is not None:
+        return f"in [{lo:g}, {hi:g}]"
+    return f"≥ {lo:g}" if lo is not None else f"≤ {hi:g}"
+
+
+def _measured(check: Mapping[str, Any]) -> str:
+    return "—" if check["value"] is None else f"{check['value']:.4g} (n={check['n']})"
+
+
+def preconditions_table(claims: Sequence[Mapping[str, Any]]) -> Table:
+    """One line per (claim, precondition, task): what must hold, what was measured, met / not met / not measured."""
+    header = ["Claim", "Task", "Precondition (row, measure, threshold, why)", "Measured", "Status"]
+    body = []
+    for claim in claims:
+        for check in claim.get("preconditions") or []:
+            body.append([f"{claim['row']} vs {claim['vs']} ({claim['expect']})", check["task"],
+                         f"{check['row']}: {check['measure']} {_threshold(check)} — {check['why']}",
+                         _measured(check), check["status"]])
+    return header, body
+
+
+def precondition_lines(claims: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Per claim: the tasks it is testable on, those it is untestable on (and why), those not measured."""
+    lines = []
+    for claim in claims:
+        checks = claim.get("preconditions") or []
+        if not checks:
+            lines.append(f"{claim_label(claim)} — no precondition stated.")
+            continue
+        tasks = list(dict.fromkeys(c["task"] for c in checks))
+        status = {t: {c["status"] for c in checks if c["task"] == t} for t in tasks}
+        unmet = [t for t in tasks if NOT_MET in status[t]]
+        unmeasured = [t for t in tasks if t not in unmet and NOT_MEASURED in status[t]]
+        met = [t for t in tasks if status[t] == {MET}]
+        whys = list(dict.fromkeys(c["why"] for c in checks if c["status"] == NOT_MET))
+        parts = [f"testable on: {', '.join(met)}" if met else "",
+                 f"{UNTESTABLE} on: {', '.join(unmet)}: {'; '.join(whys)}" if unmet else "",
+                 f"not measured on: {', '.join(unmeasured)} (precondition unchecked)" if unmeasured else ""]
+        lines.append(f"{claim_label(claim)} — " + "; ".join(p for p in parts if p) + ".")
+    return lines
+
+
+def diagnostics_table(grid: Grid) -> Table | None:
+    """Rows × tasks: the mean over seeds of every `attn/` and `data/` metric, averaged over layers; None when the
+    records have none."""
+    diags = grid.diagnostics()
+    if not diags:
+        return None
+    header = ["Row", "Measure (mean over layers and seeds)", *grid.tasks]
+    body = []
+    for row in grid.rows:
+        for key, by_cell in diags.items():
+            if any((row, t) in by_cell for t in grid.tasks):
+                body.append([row, key, *(f"{by_cell[(row, t)]:.4g}" if (row, t) in by_cell else "—"
+                                         for t in grid.tasks)])
     return header, body
 
 
@@ -120,8 +193,15 @@ def stats_rules(claims: Sequence[Mapping[str, Any]]) -> list[str]:
         "MDE and the p-value come from the same source.",
         "Holm: Holm–Bonferroni over the table's claims (one family: the overall tests; the per-task table is a "
         "second family), p-values two-sided from the same t or bootstrap distribution (similar claims: TOST "
-        "equivalence vs non-equivalence, whichever is smaller); a verdict stands when its adjusted p < 0.05.",
+        "equivalence vs non-equivalence, whichever is smaller); a verdict stands when its adjusted p < 0.05. "
+        f"Claims {UNTESTABLE} are left out of both families (Holm column —).",
     ]
+    if any(c.get("preconditions") for c in claims):
+        rules.append(
+            f"{UNTESTABLE.capitalize()}: the claim states a precondition (`requires:`: a measured diagnostic of a row, mean over "
+            "its records and layers, within min/max) that these runs do not meet on the task, so they cannot test "
+            "it; the intervals are still shown. Overall: when it is not met on every task the claim is judged on. "
+            "A precondition no record measures (older records) changes nothing and reads 'not measured'.")
     if any(c.get("sequential") for c in claims):
         rules.append(
             f"Sequential verdict (`--until-conclusive`): {METHOD}. Seeds were added only to rows of undecided "
@@ -131,14 +211,16 @@ def stats_rules(claims: Sequence[Mapping[str, Any]]) -> list[str]:
     return rules
 
 
-CLAIMS_CSV_COLUMNS = ["claim", "row", "vs", "expect", "scope", "metric", "n", "diff_mean", "t_lo", "t_hi", "t_sd",
-                      "boot_lo", "boot_hi", "boot_se", "mde_t", "mde_boot", "paper_effect", "p", "p_source",
-                      "verdict", "holm_p", "holm_verdict", "sequential_verdict", "sequential_decided_at",
-                      "sequential_lo", "sequential_hi"]
+CLAIMS_CSV_COLUMNS = ["claim", "kind", "source", "row", "vs", "expect", "scope", "metric", "n", "diff_mean", "t_lo",
+                      "t_hi", "t_sd", "boot_lo", "boot_hi", "boot_se", "mde_t", "mde_boot", "paper_effect", "p",
+                      "p_source", "testable", "verdict", "holm_p", "holm_verdict", "sequential_verdict",
+                      "sequential_decided_at", "sequential_lo", "sequential_hi"]
 
 
 def write_claims_csv(claims: Sequence[Mapping[str, Any]], path: Path) -> Path:
-    """claims.csv: one line per (claim, scope) — overall and each task — every statistic at full precision."""
+    """claims.csv: one line per (claim, scope) — overall and each task — every statistic at full precision;
+    testable: yes / no (a precondition not met: verdict "untestable here") / partly (overall: on some tasks) /
+    unchecked (a precondition not measured)."""
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(CLAIMS_CSV_COLUMNS)
@@ -146,9 +228,10 @@ def write_claims_csv(claims: Sequence[Mapping[str, Any]], path: Path) -> Path:
             seq = claim.get("sequential") or {}
             for stat in [claim["stats"], *(claim.get("per_task") or [])]:
                 t, boot = stat["t"], stat["boot"] or {}
-                line = [i, claim["row"], claim["vs"], claim["expect"], stat["scope"], stat["metric"], t["n"],
-                        t["mean"], t["lo"], t["hi"], t["sd"], boot.get("lo"), boot.get("hi"), boot.get("se"),
-                        stat["mde_t"], stat["mde_boot"], stat["effect"], stat["p"], stat["source"], stat["verdict"],
+                line = [i, claim.get("kind") or "paper", claim.get("source"), claim["row"], claim["vs"],
+                        claim["expect"], stat["scope"], stat["metric"], t["n"], t["mean"], t["lo"], t["hi"], t["sd"],
+                        boot.get("lo"), boot.get("hi"), boot.get("se"), stat["mde_t"], stat["mde_boot"],
+                        stat["effect"], stat["p"], stat["source"], stat.get("testable", "yes"), stat["verdict"],
                         stat["holm_p"], stat["holm_verdict"]]
                 overall = stat is claim["stats"]
                 line += [seq.get(k) if overall else None for k in ("verdict", "decided_at", "lo", "hi")]

@@ -8,7 +8,10 @@ Vocabulary (the README's "How to read a verdict" says the same):
   effect (80% power, α = 0.05, two-sided) exceeds the paper's effect (`effect:` in the claim, in points of
   the claim's metric) — or, for "similar", exceeds the band;
 - inconclusive: neither, although the runs had the power (MDE ≤ effect), or the paper's effect is not stated;
-- no data: no paired seed.
+- no data: no paired seed;
+- untestable here: a precondition the claim states (`requires:`, see `preconditions.py`) is not met on this task;
+  overall, when it is not met on every task the claim is judged on. The numbers stay; the claim leaves the Holm
+  families (its Holm verdict is None, shown "—").
 The interval is the paired bootstrap over seeds × dev examples (`inference.py`) where every task involved
 has per-example predictions, else the seed-paired t interval; the MDE and the p-value come from the same
 source. Perplexity enters as the raw difference row − vs in perplexity units, lower = better (the sign is
@@ -23,6 +26,7 @@ from typing import Any
 from attnlab.report.grid import BENCHMARK_SCORES, Grid, Metric, overall_tasks, task_metric
 from attnlab.report.inference import bootstrap_diff
 from attnlab.report.power import ALPHA, claim_test, holm, mde
+from attnlab.report.preconditions import UNTESTABLE, overall_testable
 from attnlab.report.stats import SIMILAR_BAND, Expect, mean_std, t_interval, verdict
 
 
@@ -36,6 +40,14 @@ def metric_tasks(metric: Metric, tasks: Sequence[str]) -> list[str] | None:
     if metric.key.endswith(":score"):
         return [metric.key.rsplit(":", 1)[0]]
     return None
+
+
+def judged_tasks(metric: Metric, tasks: Sequence[str]) -> list[str]:
+    """The tasks a claim's metric is computed from (a task's metric: that task)."""
+    counted = metric_tasks(metric, tasks)
+    if counted is not None:
+        return counted
+    return [metric.key.rsplit(":", 1)[0]] if ":" in metric.key else list(tasks)
 
 
 def final_verdict(base: str, expect: Expect, mde_value: float | None, effect: float | None) -> str:
@@ -77,8 +89,12 @@ def compare(grid: Grid, row: str, vs: str | None, metric: Metric, expect: Expect
 def apply_holm(entries: Sequence[dict[str, Any]], expect_of: Sequence[Expect]) -> None:
     """Add holm_p and holm_verdict: the supported verdict when the Holm-adjusted p < α, else inconclusive /
     underpowered by the same rule as the unadjusted verdict."""
-    adjusted = holm([e["p"] for e in entries])
-    for entry, p_adj, expect in zip(entries, adjusted, expect_of):
+    for entry in entries:
+        if entry["verdict"] == UNTESTABLE:  # not tested: outside the family
+            entry["holm_p"], entry["holm_verdict"] = None, None
+    kept = [(e, x) for e, x in zip(entries, expect_of) if e["verdict"] != UNTESTABLE]
+    adjusted = holm([e["p"] for e, _ in kept])
+    for (entry, expect), p_adj in zip(kept, adjusted):
         entry["holm_p"] = p_adj
         if p_adj is None:
             entry["holm_verdict"] = entry["verdict"]
@@ -93,19 +109,31 @@ def claim_effect(claim: Mapping[str, Any]) -> float | None:
     return None if value is None else float(value)
 
 
+def mark_testable(entry: dict[str, Any], testable: str) -> dict[str, Any]:
+    entry["testable"] = testable
+    if testable == "no":
+        entry["verdict"] = UNTESTABLE
+    return entry
+
+
 def claim_verdicts(grid: Grid, claims: Sequence[Mapping[str, Any]], metrics: Sequence[Metric],
-                   vs_of: Sequence[str | None]) -> list[dict[str, Any]]:
+                   vs_of: Sequence[str | None],
+                   testable: Sequence[Mapping[str, str]] | None = None) -> list[dict[str, Any]]:
     """Per claim: {"overall": compare(...), "tasks": [compare(...) per task of the grid]}; Holm applied over
-    the claims' overall tests (one family) and over all (claim, task) tests (a second family)."""
+    the claims' overall tests (one family) and over all (claim, task) tests (a second family), untestable ones
+    left out. `testable`: per claim, {task: "yes" / "no" / "unchecked"} from its preconditions."""
     out: list[dict[str, Any]] = []
-    for claim, metric, vs in zip(claims, metrics, vs_of):
+    by_task_of = list(testable) if testable is not None else [{} for _ in claims]
+    for claim, metric, vs, by_task in zip(claims, metrics, vs_of, by_task_of):
         expect: Expect = claim.get("expect", "better")
         effect = claim_effect(claim)
-        overall = compare(grid, claim["row"], vs, metric, expect, effect, "overall")
+        overall = mark_testable(compare(grid, claim["row"], vs, metric, expect, effect, "overall"),
+                                overall_testable(judged_tasks(metric, grid.tasks), by_task))
         # the paper's effect (points of score, or perplexity units) carries over to the tasks measured in them
         # (a claim about one task is its own per-task verdict: no second row)
-        per_task = [compare(grid, claim["row"], vs, task_metric(t), expect,
-                            effect if task_metric(t).higher_is_better == metric.higher_is_better else None, t)
+        per_task = [mark_testable(compare(grid, claim["row"], vs, task_metric(t), expect,
+                                          effect if task_metric(t).higher_is_better == metric.higher_is_better
+                                          else None, t), by_task.get(t, "yes"))
                     for t in grid.tasks if claim.get("task") is None]
         out.append({"overall": overall, "tasks": per_task})
     expects: list[Expect] = [c.get("expect", "better") for c in claims]

@@ -57,17 +57,23 @@ class Throughput:
 
     def __init__(self) -> None:
         self.tokens = 0
+        self.examples = 0  # training sequences seen (tokens / examples = the mean real length the model trained on)
         self.seconds = 0.0
         self._start: float | None = None
 
     def start(self) -> None:
         self._start = time.perf_counter()
 
-    def stop(self, tokens: int) -> None:
+    def stop(self, tokens: int, examples: int = 0) -> None:
         if self._start is not None:
             self.seconds += time.perf_counter() - self._start
             self.tokens += tokens
+            self.examples += examples
             self._start = None
+
+    @property
+    def tokens_per_example(self) -> float:
+        return self.tokens / self.examples if self.examples else 0.0
 
     @property
     def tokens_per_s(self) -> float:
@@ -94,9 +100,11 @@ class AttnlabModule(pl.LightningModule):
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         self.throughput.start()
         self._batch_tokens = int(batch["attention_mask"].sum())
+        self._batch_examples = int(batch["attention_mask"].shape[0])
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        self.throughput.stop(int(batch["attention_mask"].sum()))
+        mask = batch["attention_mask"]
+        self.throughput.stop(int(mask.sum()), int(mask.shape[0]))
         if self.global_step % max(1, self.train_cfg.log_every_n_steps) == 0:
             self.log("train/tokens_per_s", self.throughput.tokens_per_s)
             self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"])
@@ -140,11 +148,14 @@ class AttnlabModule(pl.LightningModule):
         in_flight = t._start is not None
         tokens = t.tokens + (getattr(self, "_batch_tokens", 0) if in_flight else 0)
         seconds = t.seconds + (time.perf_counter() - t._start if t._start is not None else 0.0)
-        checkpoint["attnlab_progress"] = {"tokens": tokens, "seconds": seconds, "curves": self.curves}
+        examples = t.examples + (getattr(self, "_batch_examples", 0) if in_flight else 0)
+        checkpoint["attnlab_progress"] = {"tokens": tokens, "examples": examples, "seconds": seconds,
+                                          "curves": self.curves}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         progress = checkpoint.get("attnlab_progress", {})
         self.throughput.tokens = int(progress.get("tokens", 0))
+        self.throughput.examples = int(progress.get("examples", 0))
         self.throughput.seconds = float(progress.get("seconds", 0.0))
         self.curves = {k: [list(p) for p in v] for k, v in progress.get("curves", {}).items()}
 

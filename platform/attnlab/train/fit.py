@@ -220,10 +220,22 @@ def _fit(cfg: RunConfig, callbacks: list[pl.Callback] | None = None, logger: Any
 
         throughput: Any = module.throughput
         throughput.tokens = int(reduce_sum(module, torch.tensor(throughput.tokens)))
+        throughput.examples = int(reduce_sum(module, torch.tensor(throughput.examples)))
     record = make_record(cfg, module, trainer, time.time() - started)
     if resume_from is not None:
         record = dataclasses.replace(record, resumed_from_step=resumed_step)
     return module, dm, record
+
+
+def data_metrics(cfg: RunConfig, module: Any) -> dict[str, float]:
+    """`data/train_tokens_per_example`: the mean real (non-padding) length of the training sequences, after
+    truncation; `data/len_over_key_size`: that length over the per-head query/key size. Above 1 the low-rank
+    bottleneck (Bhojanapalli et al. 2020) can bind: a head's T×T logits have rank ≤ key size < T."""
+    per_example = float(getattr(module.throughput, "tokens_per_example", 0.0))
+    if not per_example:
+        return {}
+    return {"data/train_tokens_per_example": per_example,
+            "data/len_over_key_size": per_example / cfg.model.head_key_size}
 
 
 def make_record(cfg: RunConfig, module: Any, trainer: pl.Trainer, wall_time_s: float) -> Record:
@@ -232,7 +244,8 @@ def make_record(cfg: RunConfig, module: Any, trainer: pl.Trainer, wall_time_s: f
                 train_tokens_per_s=module.throughput.tokens_per_s, train_tokens=module.throughput.tokens,
                 train_steps=int(trainer.global_step), wall_time_s=wall_time_s, peak_mem_mib=peak_memory_mib(device))
     return Record(name=cfg.name, task=cfg.task.name, config_hash=config_hash(cfg), config=to_dict(cfg),
-                  metrics={k: float(v) for k, v in module.last_val.items()}, cost=cost, seed=cfg.train.seed,
+                  metrics={**{k: float(v) for k, v in module.last_val.items()}, **data_metrics(cfg, module)},
+                  cost=cost, seed=cfg.train.seed,
                   attnlab_version=attnlab.__version__, git_commit=git_commit(), device=str(device),
                   created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                   predictions=dict(getattr(module, "predictions", {})),

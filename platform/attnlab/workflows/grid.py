@@ -50,6 +50,7 @@ def reproduce(name: str, *, preset: str | None, storage: str | None, workers: in
         db = sqlite_path(url)
         existing = None if db is not None and not db.is_file() else try_existing_study(study_name, url, storage_retry_s)
         print(g.format_plan(abl, r, existing))
+        print_cost(abl, r, Path(out) if out else results_dir() / abl.name, name)
         return 0
     study = g.open_study(abl, r, url, storage_retry_s)
     if not os.environ.get("ATTNLAB_WORKER"):  # workers spawned by --workers stay quiet
@@ -80,6 +81,41 @@ def reproduce(name: str, *, preset: str | None, storage: str | None, workers: in
     return write_grid_report(abl, r, study, out_dir, tracker, command) or code
 
 
+def print_cost(abl: Any, r: Any, out_dir: Path, name: str) -> None:
+    """The dry run's compute estimate (experiments/cost_estimate.py): the chosen preset unless it is `smoke`, and
+    one line for the `gpu` preset when another was chosen. CPU records in `out_dir` give the time on this CPU;
+    `attnlab bench gpu`'s result file, when there is one, the GPU rate."""
+    from attnlab.experiments import cost_estimate as ce
+    from attnlab.record import RecordError, read_jsonl
+
+    measured = ce.load_gpu_bench()
+    path = out_dir / "records.jsonl"
+    try:
+        records = read_jsonl(path) if path.is_file() else []
+    except RecordError as e:  # the estimate must not stop a dry run: say why the CPU line is missing
+        print(f"(no CPU time estimate: {e})", file=sys.stderr)
+        records = []
+    if r.preset != "smoke":
+        print("\n".join(ce.cost_lines(ce.estimate(abl, r, measured=measured, cpu_records=records,
+                                                    cpu_source=str(path)))))
+    if r.preset != "gpu" and "gpu" in abl.presets:
+        est = ce.estimate(abl, abl.resolve("gpu"), measured=measured)
+        print(f"- preset gpu: {ce.gpu_hours_text(est)}; "
+              f"breakdown: attnlab reproduce {name} --preset gpu --dry-run")
+
+
+def gpu_preset_cost(abl: Any, r: Any, records: Any) -> list[str]:
+    """The gpu preset's compute and GPU-hours (experiments.cost_estimate), with this run's CPU records giving the
+    time it would take here; [] when the ablation has no gpu preset."""
+    from attnlab.experiments.cost_estimate import cost_lines, estimate
+
+    if "gpu" not in abl.presets:
+        return []
+    cpu = [rec for rec in records if rec.device == "cpu"]
+    est = estimate(abl, abl.resolve("gpu"), cpu_records=cpu, cpu_source=f"this report's {len(cpu)} CPU runs")
+    return [line.removeprefix("- ") for line in cost_lines(est)]
+
+
 def write_grid_report(abl: Any, r: Any, study: optuna.Study, out_dir: Path, tracker: WandbTracker | None,
                       command: str) -> int:
     from attnlab.experiments import adaptive as ad
@@ -98,6 +134,7 @@ def write_grid_report(abl: Any, r: Any, study: optuna.Study, out_dir: Path, trac
 
         speed = speed_table(dict(r.speed_bench), out_dir / "speed.json")
     meta = {**ablation_meta(abl, r, command, out_dir), **command_meta(producing_commands(study), command)}
+    meta["gpu_cost"] = gpu_preset_cost(abl, r, records)
     if plan is not None:
         meta.update(added_seeds=list(plan["added_seeds"]), sequential=plan)
     paths, rows = write_ablation_report(meta, records, out_dir, speed)
