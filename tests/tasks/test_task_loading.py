@@ -72,8 +72,19 @@ def test_every_task_with_local_files_loads(data_root: Path, name: str) -> None:
                 assert 0.0 <= example["label"] <= 5.0
             else:
                 assert 0 <= example["label"] < spec.num_labels
-    if spec.name not in ("glue/qqp", "glue/mnli", "clue/cmnli"):
+    if spec.name not in ("glue/qqp", "glue/mnli", "clue/cmnli", *NOT_IN_DATA_ROOT):
         assert loaded >= 1
+
+
+NOT_IN_DATA_ROOT = ("lm/wikitext103",)  # the gpu presets' pretraining corpus: from the hub, or placed by the user
+
+
+def test_a_corpus_missing_from_the_data_root_names_the_file_and_the_hub(data_root: Path) -> None:
+    from attnlab.tasks.spec import DataError
+
+    with pytest.raises(DataError) as err:
+        load_examples("lm/wikitext103", "train", data_root, source="local")
+    assert "wikitext-103/train.txt" in str(err.value)
 
 
 def test_load_split_builds_a_normalised_dataset(data_root: Path) -> None:

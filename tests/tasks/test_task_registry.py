@@ -17,8 +17,8 @@ PAIRS = {"mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli", "afqmc", "ocnli",
 def test_registry_holds_every_benchmark_task() -> None:
     assert {s.short_name for s in tasks_of("glue")} == GLUE
     assert {s.short_name for s in tasks_of("clue")} == CLUE | set(CLUE_READING)
-    assert {s.name for s in tasks_of("lm")} == {"lm/wikitext2", "lm/songci", "lm/csl_abstracts"}
-    assert len(TASKS) == len(GLUE) + len(CLUE) + len(CLUE_READING) + 3
+    assert {s.name for s in tasks_of("lm")} == {"lm/wikitext2", "lm/wikitext103", "lm/songci", "lm/csl_abstracts"}
+    assert len(TASKS) == len(GLUE) + len(CLUE) + len(CLUE_READING) + 4  # four LM corpora
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))

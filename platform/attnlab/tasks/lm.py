@@ -1,4 +1,4 @@
-"""Language-modelling corpora: WikiText-2 (Merity et al., 2016), Song-dynasty ci poems, and the
+"""Language-modelling corpora: WikiText-2 and WikiText-103 (Merity et al., 2016), Song-dynasty ci poems, and the
 CLUE CSL paper abstracts (each distinct abstract once; CSL's labels and keywords are not read), the
 in-domain text for pretraining the CSL keyword generator.
 
@@ -40,6 +40,26 @@ register(
         hub_path="Salesforce/wikitext",
         hub_config="wikitext-2-v1",
         max_length=256,
+        release_url="https://blog.salesforceairesearch.com/the-wikitext-long-term-dependency-language-modeling-dataset/",
+    )
+)
+register(  # the gpu presets' pretraining corpus (~100M words): from the hub, or wikitext-103/*.txt under the data root
+    TaskSpec(
+        name="lm/wikitext103",
+        benchmark="lm",
+        language="en",
+        text_fields=("text_a",),
+        labels=(),
+        metrics=("perplexity",),
+        primary_metric="perplexity",
+        splits={
+            "train": "wikitext-103/train.txt",
+            "validation": "wikitext-103/valid.txt",
+            "test": "wikitext-103/test.txt",
+        },
+        hub_path="Salesforce/wikitext",
+        hub_config="wikitext-103-v1",
+        max_length=512,
         release_url="https://blog.salesforceairesearch.com/the-wikitext-long-term-dependency-language-modeling-dataset/",
     )
 )
