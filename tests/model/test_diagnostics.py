@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from attnlab.attention import AttentionDims, build_attention
+from attnlab.attention.masks import AttentionMask
 from attnlab.attention.synthesizer import SynthesizerOptions
 from attnlab.train.runner import train_run
 
@@ -26,6 +27,18 @@ def test_random_synthesizer_movement_is_measured_from_init() -> None:
         attn.random.add_(0.5 * attn.random)  # R = 1.5 R0 → ‖R − R0‖/‖R0‖ = 0.5
     assert attn.extra_metrics()["random/rel_change"] == pytest.approx(0.5, rel=1e-5)
     assert "random_init" not in attn.state_dict()  # the init copy is not saved in checkpoints
+
+
+def test_random_movement_counts_only_the_block_training_reached() -> None:
+    """R is max_len × max_len, but sequences of length 4 only train R[:, :4, :4]: the movement is measured there."""
+    attn = build_attention("synthesizer_random", _dims())  # max_len 8
+    attn.train()
+    attn(torch.randn(2, 4, 16), AttentionMask("bidirectional"))
+    with torch.no_grad():
+        attn.random[:, :4, :4] *= 2.0  # the used block doubles: rel change 1.0 there, ~0.5 over the whole matrix
+    metrics = attn.extra_metrics()
+    assert metrics["random/trained_len"] == 4.0
+    assert metrics["random/rel_change"] == pytest.approx(1.0, rel=1e-5)
 
 
 def test_fixed_random_and_mixtures_report_their_state() -> None:

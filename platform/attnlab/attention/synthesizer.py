@@ -80,6 +80,7 @@ class Synthesizer(Attention):
                 self.register_buffer("random", r)
             # the initial R, to report how far training moved it (extra_metrics); not saved in checkpoints
             self.register_buffer("random_init", r.clone(), persistent=False)
+        self._trained_len_sum, self._trained_batches = 0, 0
         if "factorized_dense" in self.components:
             self.fd_b = -(-length // o.factor_a)
             self.fd_a = _Dense(d, hidden, h * o.factor_a)
@@ -134,6 +135,9 @@ class Synthesizer(Attention):
 
     def forward(self, x: Tensor, mask: AttentionMask) -> Tensor:
         t = x.shape[1]
+        if self.training:  # the lengths training used: R[:, :T, :T] beyond them never gets a gradient
+            self._trained_len_sum += t
+            self._trained_batches += 1
         if t > self.dims.max_len:
             raise ValueError(f"{self.name}: sequence length {t} exceeds model.max_len={self.dims.max_len}")
         if self.training and self.dims.dropout > 0:
@@ -203,14 +207,20 @@ class Synthesizer(Attention):
         return {f"mix/{c}": float(a) for c, a in zip(self.components, alpha)}
 
     def random_movement(self) -> dict[str, float]:
-        """`random/rel_change` = ‖R − R₀‖ / ‖R₀‖ (Frobenius): how far training moved the random logits from their
-        initialisation. Near 0 means a learned R behaves like a fixed one — learned vs fixed cannot differ."""
+        """`random/rel_change` = ‖R − R₀‖ / ‖R₀‖ (Frobenius) over the block R[:, :L, :L], L the mean sequence length
+        of the training batches this module has seen (the whole R before any): how far training moved the random
+        logits where it used them. Entries beyond the lengths the data reaches never get a gradient, so the whole
+        matrix would understate it. Near 0 means a learned R behaves like a fixed one."""
         if "random" not in self.components:
             return {}
         r0 = self.random_init
         assert isinstance(r0, Tensor)
-        r = self.random.detach()
-        return {"random/rel_change": float((r - r0).norm() / r0.norm().clamp_min(1e-12))}
+        size = r0.shape[-1]
+        if self._trained_batches:
+            size = max(1, min(size, round(self._trained_len_sum / self._trained_batches)))
+        r, r0 = self.random.detach()[:, :size, :size], r0[:, :size, :size]
+        return {"random/rel_change": float((r - r0).norm() / r0.norm().clamp_min(1e-12)),
+                "random/trained_len": float(size)}
 
     def extra_metrics(self) -> dict[str, float]:
         return {**self.mixture_weights(), **self.random_movement()}
