@@ -105,3 +105,25 @@ def test_existing_claim_checks_still_hold(tmp_path: Path) -> None:
     assert "claims[0].expect" in error(tmp_path, expect="faster")
     assert "claims[0].effect" in error(tmp_path, effect="big")
     assert "claims[0].sorce" in error(tmp_path, sorce="x")  # strict keys, did-you-mean
+
+
+@pytest.mark.parametrize("numbers", [{"row": 28.47}, {"row": "28.47", "baseline": "27.67"}, "28.47 vs 27.67"])
+def test_claim_numbers_are_the_two_rows_figures_as_text(tmp_path: Path, numbers: Any) -> None:
+    assert "claims[0].numbers" in error(tmp_path, numbers=numbers)
+
+
+def test_a_claim_shows_its_own_numbers_never_another_tables(tmp_path: Path) -> None:
+    """The claims table's paper columns come from the claim's `numbers:`; the file-level paper_numbers are a fallback
+    for paper claims only (a figure from another table next to our own hypothesis is how wrong quotes happen)."""
+    from attnlab.report.grid import Grid
+    from attnlab.report.leaderboard import grid_claims
+
+    claims = [{"row": "random", "vs": "dot", "expect": "better", "text": "a", "numbers": {"row": "R 28.47"}},
+              {"row": "random", "vs": "dot", "expect": "better", "text": "b"},
+              {"kind": "ours", "row": "random", "vs": "dot", "expect": "better", "text": "c"}]
+    meta = {"baseline": "dot", "rows": ["dot", "random"], "tasks": ["glue/sst2"], "seeds": [0], "claims": claims,
+            "paper_numbers": {"random": "LM1B 40.60 ppl", "dot": "LM1B 38.21 ppl"}}
+    own, fallback, ours = grid_claims(Grid.build(meta, []), meta)
+    assert (own["paper_row"], own["paper_vs"]) == ("R 28.47", None)
+    assert (fallback["paper_row"], fallback["paper_vs"]) == ("LM1B 40.60 ppl", "LM1B 38.21 ppl")
+    assert (ours["paper_row"], ours["paper_vs"]) == (None, None)

@@ -52,7 +52,9 @@ PRETRAIN_KEYS = ("task", "objective", "set")
 # in points of that metric (for the power statement: below the minimum detectable effect = underpowered)
 # kind: paper (the default; needs `source`: a version and a location) or ours (our own hypothesis);
 # requires: preconditions on measured diagnostics — on a task where one is not met the claim is "untestable here"
-CLAIM_KEYS = ("row", "vs", "expect", "text", "task", "metric", "effect", "kind", "source", "requires")
+# numbers: the paper's figures for this claim's two rows, from the claim's own source ({row: "...", vs: "..."});
+# a claim's numbers never come from another table (the file-level paper_numbers are only a fallback)
+CLAIM_KEYS = ("row", "vs", "expect", "text", "task", "metric", "effect", "kind", "source", "requires", "numbers")
 CLAIM_KINDS = ("paper", "ours")
 REQUIRE_KEYS = ("measure", "row", "min", "max", "why")
 SOURCE_EXAMPLE = "Tay et al. 2021, arXiv 2005.00743v3, Table 2 (WMT'14 EnDe BLEU)"
@@ -204,7 +206,12 @@ def check_source(source: str) -> str | None:
 
 
 def _claim(p: Path, i: int, c: dict[str, Any], names: list[str]) -> None:
-    """Validate claims[i]: rows, expect, effect, kind, source, requires."""
+    """Validate claims[i]: rows, expect, effect, kind, source, requires, numbers."""
+    numbers = c.get("numbers")
+    if numbers is not None and (not isinstance(numbers, dict) or not set(numbers) <= {"row", "vs"}
+                                or not all(isinstance(v, str) for v in numbers.values())):
+        raise ConfigError(f"{p}: claims[{i}].numbers: expected {{row: \"...\", vs: \"...\"}} (the paper's figures "
+                          f"for the claim's two rows, as text), got {numbers!r}")
     for key in ("row", "vs"):
         if c.get(key) not in names:
             raise ConfigError(f"{p}: claims[{i}].{key}: {c.get(key)!r} is not a row; rows: {', '.join(names)}")

@@ -122,6 +122,15 @@ def grid_claims(grid: Grid, meta: Mapping[str, Any]) -> list[dict[str, Any]]:
     out = []
     for claim in meta.get("claims") or []:
         row, vs = claim["row"], claim.get("vs") or meta.get("baseline")
+        # the claim's own figures; the file-level paper_numbers only for paper claims that state none (older files),
+        # never for our own hypotheses
+        own = claim.get("numbers")
+        if isinstance(own, dict):
+            paper_row, paper_vs = own.get("row"), own.get("vs")
+        elif claim.get("kind", "paper") == "paper":
+            paper_row, paper_vs = paper.get(row), paper.get(vs)
+        else:
+            paper_row = paper_vs = None
         expect: Expect = claim.get("expect", "better")
         metric: Metric = claim_metric(grid.tasks, claim.get("metric") or "score", claim.get("task"))
         diff = diff_summary(grid.paired_diffs(row, vs, metric.fn)) if row in grid.rows else diff_summary([])
@@ -133,8 +142,8 @@ def grid_claims(grid: Grid, meta: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "expect": expect,
                 "metric": metric.label,
                 "higher_is_better": metric.higher_is_better,
-                "paper_row": paper.get(row),
-                "paper_vs": paper.get(vs),
+                "paper_row": paper_row,
+                "paper_vs": paper_vs,
                 "diff": diff,
                 "verdict": verdict(diff["lo"], diff["hi"], expect, metric.higher_is_better, diff["n"]),
                 "effect": claim.get("effect"),
