@@ -23,46 +23,24 @@ from attnlab.tasks.spec import DataError, TaskSpec, register
 
 SONGCI_VALIDATION_EVERY = 20
 
-register(
-    TaskSpec(
-        name="lm/wikitext2",
-        benchmark="lm",
-        language="en",
-        text_fields=("text_a",),
-        labels=(),
-        metrics=("perplexity",),
-        primary_metric="perplexity",
-        splits={
-            "train": "wikitext-2/train.txt",
-            "validation": "wikitext-2/valid.txt",
-            "test": "wikitext-2/test.txt",
-        },
-        hub_path="Salesforce/wikitext",
-        hub_config="wikitext-2-v1",
-        max_length=256,
-        release_url="https://blog.salesforceairesearch.com/the-wikitext-long-term-dependency-language-modeling-dataset/",
+WIKITEXT_URL = "https://blog.salesforceairesearch.com/the-wikitext-long-term-dependency-language-modeling-dataset/"
+
+
+def _wikitext(size: str, max_length: int) -> TaskSpec:
+    """lm/wikitext<size>: the tokenized v1 release, `wikitext-<size>/{train,valid,test}.txt` under the data root or
+    Salesforce/wikitext `wikitext-<size>-v1` on the hub."""
+    return TaskSpec(
+        name=f"lm/wikitext{size}", benchmark="lm", language="en", text_fields=("text_a",), labels=(),
+        metrics=("perplexity",), primary_metric="perplexity",
+        splits={split: f"wikitext-{size}/{file}.txt" for split, file in
+                (("train", "train"), ("validation", "valid"), ("test", "test"))},
+        hub_path="Salesforce/wikitext", hub_config=f"wikitext-{size}-v1", max_length=max_length,
+        release_url=WIKITEXT_URL,
     )
-)
-register(  # the gpu presets' pretraining corpus (~100M words): from the hub, or wikitext-103/*.txt under the data root
-    TaskSpec(
-        name="lm/wikitext103",
-        benchmark="lm",
-        language="en",
-        text_fields=("text_a",),
-        labels=(),
-        metrics=("perplexity",),
-        primary_metric="perplexity",
-        splits={
-            "train": "wikitext-103/train.txt",
-            "validation": "wikitext-103/valid.txt",
-            "test": "wikitext-103/test.txt",
-        },
-        hub_path="Salesforce/wikitext",
-        hub_config="wikitext-103-v1",
-        max_length=512,
-        release_url="https://blog.salesforceairesearch.com/the-wikitext-long-term-dependency-language-modeling-dataset/",
-    )
-)
+
+
+register(_wikitext("2", 256))
+register(_wikitext("103", 512))  # the gpu presets' pretraining corpus (~100M words): hub, or placed under the data root
 register(
     TaskSpec(
         name="lm/songci",
