@@ -64,6 +64,7 @@ def test_every_ablation_runs_at_smoke_and_writes_the_report(path: Path, data_roo
     assert "Paper vs here" in md and "preset" in md.lower()
     assert "## What this preset can test" in md and "### Diagnostics" in md  # computed from the run's metrics
     assert "## Cost of the gpu preset (estimate)" in md and "GPU-hours" in md
+    assert "Cost of the gpu preset (estimate)" in (out / "report.html").read_text()
     n_records = len((out / "records.jsonl").read_text().splitlines())
     assert n_records == len(r.rows) * len(r.tasks) * len(r.seeds)
     if r.speed_bench:

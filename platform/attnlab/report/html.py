@@ -86,6 +86,9 @@ def render_html(data: ReportData, plots: Sequence[Path] = ()) -> str:
         blocks += [("h2", "Plots"), ("plots", list(plots))]
     if data.speed:
         blocks += [("h2", "Speed and memory"), ("table", speed_table(data.speed))]
+    gpu_cost = list(data.meta.get("gpu_cost") or [])
+    if gpu_cost:
+        blocks += [("h2", "Cost of the gpu preset (estimate)"), ("list", gpu_cost)]
     if data.notes:
         blocks += [("h2", "Notes"), ("list", data.notes)]
     return render_page(title, blocks)
