@@ -78,7 +78,19 @@ def reproduce(name: str, *, preset: str | None, storage: str | None, workers: in
         code = add_seeds_until_conclusive(abl, r, study, tracker, out_dir, max_seeds) or code
     if not report:
         return code
-    return write_grid_report(abl, r, study, out_dir, tracker, command) or code
+    code = write_grid_report(abl, r, study, out_dir, tracker, command) or code
+    return unfinished_exit(g.cell_status(study, r)) or code
+
+
+def unfinished_exit(status: tuple[int, int, Any]) -> int:
+    """1 with one line when grid cells did not finish (a worker stopped on bad data, a crash): the report covers the
+    finished ones, and the command is not a success; rerunning it retries only the missing cells."""
+    done, total, _ = status
+    if done >= total:
+        return 0
+    print(f"attnlab: {total - done} of {total} cells did not finish (see the errors above); the report covers the "
+          f"{done} that did. Fix the cause and rerun the same command: finished cells are kept.", file=sys.stderr)
+    return 1
 
 
 def print_cost(abl: Any, r: Any, out_dir: Path, name: str) -> None:
