@@ -77,6 +77,16 @@ def git_commit() -> str:
         return "unknown"
 
 
+def shown(path: str | Path) -> str:
+    """`path` as a command line in a report should show it: relative to the project root when inside it (the
+    report stays valid in another clone), else as given."""
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(project_root().resolve()))
+    except ValueError:
+        return str(p)
+
+
 def check_name(name: str, what: str = "name") -> str:
     """A study/run name becomes a file or directory name: no separators, no `..`, nothing hidden."""
     if not SAFE_NAME.match(name) or ".." in name:

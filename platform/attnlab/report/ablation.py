@@ -10,6 +10,7 @@ from typing import Any
 
 import attnlab
 from attnlab.experiments.grid_config import AblationConfig, Resolved
+from attnlab.paths import shown
 from attnlab.record import Record
 from attnlab.report.build import build_report
 from attnlab.report.leaderboard import leaderboard_rows
@@ -25,7 +26,7 @@ def ablation_meta(abl: AblationConfig, r: Resolved, command: str, out: Path) -> 
         "claims": list(abl.claims), "paper_numbers": dict(abl.paper_numbers), "notes": list(abl.notes),
         "pretrain": None if r.pretrain is None else {"task": r.pretrain.task, "objective": r.pretrain.objective,
                                                      "set": r.pretrain.set},
-        "regenerate": f"attnlab report {out / 'records.jsonl'}",
+        "regenerate": f"attnlab report {shown(out / 'records.jsonl')}",
     }
 
 

@@ -20,6 +20,7 @@ import attnlab
 from attnlab.experiments.results import TrialRow, read_trials_jsonl, study_trials, write_trials_jsonl
 from attnlab.experiments.space import Param
 from attnlab.experiments.sweep_config import SweepConfig
+from attnlab.paths import shown
 from attnlab.report.html import render_page
 from attnlab.report.markdown import markdown_table
 from attnlab.report.sweep_data import SweepData, compute_sweep
@@ -66,7 +67,7 @@ def sweep_meta(sweep: SweepConfig, command: str, out: Path) -> dict[str, Any]:
         "space": [_space_entry(p) for p in sweep.params],
         "attnlab_version": attnlab.__version__, "git_commit": git_commit(),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "regenerate": f"attnlab report {out / TRIALS}",
+        "regenerate": f"attnlab report {shown(out / TRIALS)}",
     }
 
 
