@@ -211,3 +211,20 @@ def test_bench_modules_have_no_import_cycles() -> None:
     for mod in sorted(graph):
         visit(mod, [])
     assert graph["config"] == set()  # the lowest module
+
+
+def test_the_speed_cache_survives_the_reports_export_of_the_same_file(tmp_path: Path) -> None:
+    """`attnlab report` on a finished linear_attention grid: the export rewrote speed.json as a plain list of rows;
+    the speed table reuses it for the same variants × lengths (it crashed on it before) and re-measures otherwise."""
+    import json
+
+    from attnlab.bench.ablation_speed import speed_table
+
+    spec = {"lengths": [8], "variants": ["dot", "linear"], "batch": 1, "d_model": 8, "n_heads": 2}
+    rows = [{"variant": v, "seq_len": 8, "fwd_bwd_ms": 1.0, "peak_mem_mb": 1.0, "decode_ms_per_token": 1.0}
+            for v in ("dot", "linear")]
+    cache = tmp_path / "speed.json"
+    cache.write_text(json.dumps(rows))
+    assert speed_table(spec, cache) == rows  # reused, not re-measured (1.0 ms would not come back)
+    fresh = speed_table({**spec, "lengths": [16]}, cache, rounds=1)  # another spec: measured
+    assert {(r["variant"], r["seq_len"]) for r in fresh} == {("dot", 16), ("linear", 16)}

@@ -34,8 +34,13 @@ def decode_ms_per_token(name: str, shape: LayerShape, context: int, steps: int =
 def speed_table(spec: dict[str, Any], cache: Path | None = None, rounds: int = 3) -> list[dict[str, Any]]:
     if cache is not None and cache.exists():
         saved = json.loads(cache.read_text())
-        if saved.get("spec") == spec:
+        if isinstance(saved, dict) and saved.get("spec") == spec:
             return list(saved["rows"])
+        # the report's export (report/export.py) writes the same file as a plain list of rows: reuse it when it
+        # covers exactly this spec's variants × lengths
+        if isinstance(saved, list) and {(r.get("variant"), r.get("seq_len")) for r in saved if isinstance(r, dict)} \
+                == {(v, int(t)) for v in spec.get("variants", ["dot", "linear"]) for t in spec.get("lengths", [])}:
+            return list(saved)
     shape = LayerShape(int(spec.get("batch", 4)), int(spec.get("d_model", 128)), int(spec.get("n_heads", 4)))
     variants = list(spec.get("variants", ["dot", "linear"]))
     device = torch.device("cpu")
