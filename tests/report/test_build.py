@@ -139,3 +139,23 @@ def test_claims_csv_has_every_statistic_at_full_precision(
     assert float(sst2["t_lo"]) == pytest.approx(3 - 4.302653 / 3**0.5, abs=1e-6)
     assert sst2["verdict"] == "agrees" and sst2["p_source"] == "t" and sst2["boot_lo"] == ""
     assert float(sst2["mde_t"]) == pytest.approx(5.653489 / 3**0.5, abs=1e-4)
+
+
+def test_exported_records_name_no_directory_of_this_machine(tmp_path: Path) -> None:
+    """A pretrained row's config holds the absolute path of its checkpoint; the export makes every path under the
+    project root relative (committed results must not carry /home/... of the machine that ran them)."""
+    import json
+
+    from attnlab.paths import project_root
+    from attnlab.report.export import export_inputs
+
+    root = project_root().resolve()
+    ckpt = str(root / "results/albert_untie/pretrain/abc/model.ckpt")
+    record = {"config": {"model": {"init_from": ckpt}, "task": {"tokenizer": str(root / "results/x")}},
+              "curves": {"val/score": [[1, 2.0]]}, "name": "elsewhere: /opt/data stays"}
+    export_inputs({"command": f"attnlab report {root}/results/x"}, [record], tmp_path)
+    (line,) = (tmp_path / "records.jsonl").read_text().splitlines()
+    out = json.loads(line)
+    assert out["config"]["model"]["init_from"] == "results/albert_untie/pretrain/abc/model.ckpt"
+    assert out["config"]["task"]["tokenizer"] == "results/x" and out["name"] == record["name"]
+    assert str(root) not in (tmp_path / "meta.json").read_text()

@@ -7,9 +7,22 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from attnlab.paths import project_root
 from attnlab.record import read_jsonl
 
 RECORDS, META, SPEED = "records.jsonl", "meta.json", "speed.json"
+
+
+def portable(value: Any, root: str) -> Any:
+    """`value` with every path under the project root (`root`, ending in "/") made relative to it — e.g. a
+    pretrained row's `model.init_from` — so an exported file names no directory of the machine it ran on."""
+    if isinstance(value, str):
+        return value.replace(root, "")  # also inside a command line: "attnlab report <root>/results/x"
+    if isinstance(value, Mapping):
+        return {k: portable(v, root) for k, v in value.items()}
+    if isinstance(value, list):
+        return [portable(v, root) for v in value]
+    return value
 
 
 def export_inputs(
@@ -18,11 +31,14 @@ def export_inputs(
     out_dir: Path,
     speed: Sequence[Mapping[str, Any]] | None = None,
 ) -> list[Path]:
-    """Write the records exactly as given (one JSON object per line, key order kept), meta.json
-    and, when given, speed.json."""
+    """Write the records as given (one JSON object per line, key order kept; paths under the project root made
+    relative), meta.json and, when given, speed.json."""
     paths = [out_dir / RECORDS, out_dir / META]
+    root = str(project_root().resolve()) + "/"
+    records = [portable(r, root) for r in records]
     paths[0].write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
-    paths[1].write_text(json.dumps(meta, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    paths[1].write_text(json.dumps(portable(meta, root), indent=2, ensure_ascii=False, default=str) + "\n",
+                        encoding="utf-8")
     if speed is not None:
         paths.append(out_dir / SPEED)
         paths[2].write_text(json.dumps(list(speed), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
